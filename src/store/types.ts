@@ -1,0 +1,138 @@
+/**
+ * What the CA keeps, and the one interface both backends (SQLite, PostgreSQL) implement.
+ * Times are `Date` here and epoch milliseconds in the tables. Serials are lowercase hex of the
+ * DER INTEGER content octets (so a leading 00 octet, when present, is part of the string).
+ */
+
+export type CertificateKind = 'workload' | 'admin' | 'ca-server';
+export type CertificateStatus = 'valid' | 'revoked';
+
+export interface CertificateRecord {
+  serial: string;
+  spiffeId: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  notBefore: Date;
+  notAfter: Date;
+  /** `id` of the CaKeyRecord that signed it. */
+  issuerKeyId: string;
+  kind: CertificateKind;
+  status: CertificateStatus;
+  revokedAt: Date | null;
+  revocationReason: string | null;
+  /** DER of the issued certificate. */
+  der: Buffer;
+  createdAt: Date;
+  /** How it came to be: `enroll:<jti>`, `renew:<serial>`, `init`, `serve`. */
+  origin: string;
+}
+
+export interface TokenRecord {
+  jti: string;
+  spiffeId: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  createdAt: Date;
+  expiresAt: Date;
+  /** Who asked for it (a SPIFFE ID, or `cli:local`). */
+  createdBy: string;
+  usedAt: Date | null;
+  usedBySerial: string | null;
+}
+
+export type CaKeyKind = 'root' | 'intermediate' | 'token-signing';
+export type CaKeyState = 'prepared' | 'active' | 'retired';
+
+export interface CaKeyRecord {
+  id: string;
+  kind: CaKeyKind;
+  state: CaKeyState;
+  /** Certificate DER; null for keys that have none (token signing). */
+  certDer: Buffer | null;
+  /** Passphrase-encrypted private key envelope; null when the key is kept offline (root). */
+  encryptedKey: string | null;
+  notBefore: Date;
+  notAfter: Date;
+  createdAt: Date;
+}
+
+export type AuditOutcome = 'ok' | 'refused' | 'error';
+
+export interface AuditEntry {
+  at: Date;
+  /** SPIFFE ID of an authenticated caller, `peer:<address>` otherwise, or `cli:local`. */
+  actor: string;
+  /** e.g. `ca.init`, `enroll`, `renew`, `revoke`, `token.create`, `certs.list`. */
+  action: string;
+  /** What the action was about: a SPIFFE ID, a serial, a jti. */
+  subject: string | null;
+  outcome: AuditOutcome;
+  /** Error code when refused or failed. */
+  code: string | null;
+  /** Small JSON object; never secrets. */
+  detail: Record<string, unknown>;
+  /** Remote address, when the action came over the network. */
+  peer: string | null;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+}
+
+export interface CertificateFilter {
+  spiffeId?: string | undefined;
+  status?: CertificateStatus | undefined;
+  kind?: CertificateKind | undefined;
+  /** Only certificates whose validity window contains this instant. */
+  validAt?: Date | undefined;
+  limit?: number | undefined;
+  offset?: number | undefined;
+}
+
+export interface AuditFilter {
+  action?: string | undefined;
+  afterId?: number | undefined;
+  limit?: number | undefined;
+}
+
+export type RedeemResult = 'ok' | 'token-used' | 'token-unknown';
+
+export interface Store {
+  readonly backend: 'sqlite' | 'postgres';
+  /** Creates or upgrades the schema; safe to call from several processes at once. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  getMeta(key: string): Promise<string | null>;
+  /** Sets the value only when the key is absent; returns the value now stored. */
+  initMeta(key: string, value: string): Promise<string>;
+
+  putCaKey(record: CaKeyRecord): Promise<void>;
+  listCaKeys(): Promise<CaKeyRecord[]>;
+  setCaKeyState(id: string, state: CaKeyState): Promise<void>;
+
+  createToken(record: TokenRecord, audit: AuditEntry): Promise<void>;
+  getToken(jti: string): Promise<TokenRecord | null>;
+  /**
+   * Atomically marks the token used and inserts the certificate and the audit entry.
+   * 'token-used' / 'token-unknown': nothing was written. A duplicate serial throws
+   * TlsmeshError ERR_SERIAL_COLLISION and nothing was written (the token stays unused).
+   */
+  redeemTokenAndInsertCertificate(
+    jti: string,
+    usedAt: Date,
+    certificate: CertificateRecord,
+    audit: AuditEntry,
+  ): Promise<RedeemResult>;
+  /** Inserts a certificate with its audit entry in one transaction; duplicate serial: ERR_SERIAL_COLLISION. */
+  insertCertificate(certificate: CertificateRecord, audit: AuditEntry): Promise<void>;
+  getCertificate(serial: string): Promise<CertificateRecord | null>;
+  listCertificates(filter: CertificateFilter): Promise<CertificateRecord[]>;
+  /** Revokes one certificate if it is valid; returns the record after the call (null if unknown). */
+  revokeCertificate(serial: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord | null>;
+  /** Revokes every valid, unexpired (at `at`) certificate of the identity; returns those revoked. */
+  revokeIdentity(spiffeId: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord[]>;
+
+  appendAudit(entry: AuditEntry): Promise<void>;
+  listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
+}
