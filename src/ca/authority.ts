@@ -1,0 +1,361 @@
+/**
+ * The authority: every decision the CA makes, independent of HTTP. Handlers translate requests
+ * into these calls; these calls check, issue, and write the audit log. Refusals throw a
+ * TlsmeshError after writing a `refused` audit entry, and issue nothing.
+ */
+import { X509Certificate } from 'node:crypto';
+import { TlsmeshError, isTlsmeshError } from '../errors.js';
+import {
+  canonicalDnsName,
+  canonicalIp,
+  parseCsr,
+  parseWorkloadId,
+  randomSerial,
+  serialHex,
+  spkiOf,
+  type ParsedCsr,
+} from '../pki/index.js';
+import type { AuditEntry, CertificateFilter, CertificateKind, CertificateRecord, Store } from '../store/index.js';
+import { adminSpiffeId, caSpiffeId, RESERVED_PATH_PREFIX } from './identities.js';
+import type { Keyring } from './keyring.js';
+import { grantNames, type GrantedNames } from './name-policy.js';
+import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, mintToken, verifyToken } from './tokens.js';
+
+export interface Lifetimes {
+  leafSeconds: number;
+  adminSeconds: number;
+  /** Leaves start this far in the past to tolerate clock skew between hosts (≤ 60 s). */
+  backdateSeconds: number;
+}
+
+export const DEFAULT_LIFETIMES: Lifetimes = { leafSeconds: 24 * 3600, adminSeconds: 30 * 24 * 3600, backdateSeconds: 60 };
+
+export interface AuthorityOptions {
+  store: Store;
+  keyring: Keyring;
+  lifetimes?: Partial<Lifetimes>;
+  clock?: () => Date;
+}
+
+export interface IssuedCertificate {
+  serial: string;
+  spiffeId: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  notBefore: Date;
+  notAfter: Date;
+  /** Leaf followed by the issuing intermediate. */
+  certificatePem: string;
+  /** Every root in use. */
+  bundlePem: string;
+}
+
+/** Who is asking: the authenticated SPIFFE ID, or the network address of an anonymous caller. */
+export interface Caller {
+  spiffeId: string | null;
+  peer: string | null;
+}
+
+export interface TokenRequest {
+  spiffeId: string;
+  dnsNames?: readonly string[] | undefined;
+  ipAddresses?: readonly string[] | undefined;
+  ttlSeconds?: number | undefined;
+}
+
+const MAX_SERIAL_ATTEMPTS = 3;
+
+/** Errors already written to the audit log, so the HTTP layer does not write them twice. */
+const AUDITED = new WeakSet<TlsmeshError>();
+export const wasAudited = (error: unknown): boolean => error instanceof TlsmeshError && AUDITED.has(error);
+
+export class Authority {
+  readonly store: Store;
+  readonly keyring: Keyring;
+  readonly lifetimes: Lifetimes;
+  readonly clock: () => Date;
+  readonly trustDomain: string;
+
+  constructor(options: AuthorityOptions) {
+    this.store = options.store;
+    this.keyring = options.keyring;
+    this.lifetimes = { ...DEFAULT_LIFETIMES, ...options.lifetimes };
+    this.clock = options.clock ?? (() => new Date());
+    this.trustDomain = options.keyring.trustDomain;
+    if (this.lifetimes.backdateSeconds < 0 || this.lifetimes.backdateSeconds > 60) {
+      throw new TlsmeshError('ERR_CONFIG', 'backdateSeconds must be between 0 and 60');
+    }
+  }
+
+  get adminId(): string {
+    return adminSpiffeId(this.trustDomain);
+  }
+
+  get caId(): string {
+    return caSpiffeId(this.trustDomain);
+  }
+
+  /** Enrolment: a one-time token plus a CSR gives a certificate for the identity the token names. */
+  async enroll(input: { token: string; csr: string }, caller: Caller): Promise<IssuedCertificate> {
+    const audit = this.auditor('enroll', caller);
+    try {
+      const claims = await verifyToken(input.token, {
+        trustDomain: this.trustDomain,
+        now: this.clock(),
+        keyFor: (kid) => this.keyring.tokenPublicKey(kid),
+      });
+      audit.subject = claims.spiffeId;
+      audit.detail['jti'] = claims.jti;
+      const csr = parseCsr(input.csr);
+      const names = grantNames(csr, claims);
+      for (let attempt = 1; ; attempt++) {
+        const { record, result } = this.build(csr, names, 'workload', `enroll:${claims.jti}`, this.lifetimes.leafSeconds);
+        try {
+          const outcome = await this.store.redeemTokenAndInsertCertificate(claims.jti, this.clock(), record, audit.ok({ serial: record.serial }));
+          if (outcome === 'token-used') throw new TlsmeshError('ERR_TOKEN_REUSED', 'this token has already been used; ask for a new one');
+          if (outcome === 'token-unknown') throw new TlsmeshError('ERR_TOKEN_UNKNOWN', 'this token was never issued by this CA (no record of its id)');
+          return result;
+        } catch (error) {
+          if (!isTlsmeshError(error, 'ERR_SERIAL_COLLISION') || attempt >= MAX_SERIAL_ATTEMPTS) throw error;
+        }
+      }
+    } catch (error) {
+      throw await audit.refused(error);
+    }
+  }
+
+  /**
+   * Renewal by a caller holding a current certificate (already verified by TLS and checked by
+   * `authenticate`): same identity, SANs no wider than the current ones, and a new key.
+   */
+  async renew(input: { csr: string }, current: CertificateRecord, caller: Caller): Promise<IssuedCertificate> {
+    const audit = this.auditor('renew', caller, current.spiffeId);
+    audit.detail['previous'] = current.serial;
+    try {
+      if (current.kind === 'ca-server') throw new TlsmeshError('ERR_FORBIDDEN', 'CA server certificates are not renewed over the API');
+      const csr = parseCsr(input.csr);
+      if (spkiOf(csr.publicKey).equals(spkiOf(new X509Certificate(current.der).publicKey))) {
+        throw new TlsmeshError('ERR_RENEW_SAME_KEY', 'the CSR reuses the key of the current certificate; generate a new key to renew');
+      }
+      const names = grantNames(csr, current);
+      const ttl = current.kind === 'admin' ? this.lifetimes.adminSeconds : this.lifetimes.leafSeconds;
+      return await this.insertWithFreshSerial(csr, names, current.kind, `renew:${current.serial}`, ttl, audit);
+    } catch (error) {
+      throw await audit.refused(error);
+    }
+  }
+
+  /**
+   * Issues without a token, for the CA's own use: the admin client certificate at init and the CA
+   * server's TLS certificate at start. Never reachable from the network.
+   */
+  async issueDirect(csrPem: string, names: GrantedNames, kind: Exclude<CertificateKind, 'workload'>, origin: string): Promise<IssuedCertificate> {
+    const audit = this.auditor(kind === 'admin' ? 'admin.issue' : 'server.issue', { spiffeId: null, peer: null }, names.spiffeId);
+    audit.actor = 'ca:local';
+    try {
+      const ttl = kind === 'admin' ? this.lifetimes.adminSeconds : this.lifetimes.leafSeconds;
+      return await this.insertWithFreshSerial(parseCsr(csrPem), names, kind, origin, ttl, audit);
+    } catch (error) {
+      throw await audit.refused(error);
+    }
+  }
+
+  /** Admin: a one-time enrolment token for one workload identity. */
+  async createToken(request: TokenRequest, caller: Caller): Promise<{ token: string; jti: string; expiresAt: Date; spiffeId: string }> {
+    const audit = this.auditor('token.create', caller, request.spiffeId);
+    try {
+      const id = parseWorkloadId(request.spiffeId, this.trustDomain);
+      if (id.path.startsWith(RESERVED_PATH_PREFIX) || id.path === RESERVED_PATH_PREFIX.slice(0, -1)) {
+        throw new TlsmeshError('ERR_FORBIDDEN', `SPIFFE IDs under ${RESERVED_PATH_PREFIX} are reserved for the CA and its admins`);
+      }
+      const ttl = request.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
+      if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SECONDS) {
+        throw new TlsmeshError('ERR_TTL_INVALID', `token lifetime must be 1 to ${MAX_TOKEN_TTL_SECONDS} seconds, got ${ttl}`);
+      }
+      const dnsNames = [...new Set((request.dnsNames ?? []).map(canonicalDnsName))];
+      const ipAddresses = [...new Set((request.ipAddresses ?? []).map(canonicalIp))];
+      const now = this.clock();
+      const issuedAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
+      const expiresAt = new Date(issuedAt.getTime() + ttl * 1000);
+      const { token, jti } = await mintToken(this.keyring.activeTokenKey, this.trustDomain, { spiffeId: id.uri, dnsNames, ipAddresses, issuedAt, expiresAt });
+      await this.store.createToken(
+        { jti, spiffeId: id.uri, dnsNames, ipAddresses, createdAt: now, expiresAt, createdBy: audit.actor, usedAt: null, usedBySerial: null },
+        audit.ok({ jti, expiresAt: expiresAt.toISOString(), dnsNames, ipAddresses }),
+      );
+      return { token, jti, expiresAt, spiffeId: id.uri };
+    } catch (error) {
+      throw await audit.refused(error);
+    }
+  }
+
+  /** Admin: issued certificates, newest first. */
+  async listCertificates(filter: CertificateFilter, caller: Caller): Promise<CertificateRecord[]> {
+    const audit = this.auditor('certs.list', caller);
+    const records = await this.store.listCertificates(filter);
+    await this.store.appendAudit(audit.ok({ count: records.length }));
+    return records;
+  }
+
+  /** Admin: revoke one certificate by serial, or every current certificate of an identity. */
+  async revoke(request: { serial?: string | undefined; spiffeId?: string | undefined; reason?: string | undefined }, caller: Caller): Promise<CertificateRecord[]> {
+    const audit = this.auditor('revoke', caller, request.serial ?? request.spiffeId ?? null);
+    try {
+      const reason = request.reason ?? 'unspecified';
+      const now = this.clock();
+      if ((request.serial === undefined) === (request.spiffeId === undefined)) {
+        throw new TlsmeshError('ERR_BAD_REQUEST', 'give exactly one of serial or spiffeId to revoke');
+      }
+      if (request.serial !== undefined) {
+        const serial = request.serial.toLowerCase().replace(/:/g, '');
+        const record = await this.store.revokeCertificate(serial, now, reason, audit.ok({ reason }));
+        if (record === null) throw new TlsmeshError('ERR_NOT_FOUND', `no certificate with serial ${serial}`);
+        return [record];
+      }
+      const id = parseWorkloadId(request.spiffeId!, this.trustDomain);
+      return await this.store.revokeIdentity(id.uri, now, reason, audit.ok({ reason }));
+    } catch (error) {
+      throw await audit.refused(error);
+    }
+  }
+
+  /**
+   * Checks a TLS-verified peer certificate against the store: it must be one we issued, still
+   * valid in the store (not revoked). Returns its record. Refusals are audited under `action`.
+   */
+  async authenticate(peerCertDer: Buffer, action: string, peer: string | null): Promise<CertificateRecord> {
+    const serial = new X509Certificate(peerCertDer).serialNumber.toLowerCase();
+    const record = await this.store.getCertificate(serial);
+    const refuse = async (error: TlsmeshError): Promise<never> => {
+      await this.auditor(action, { spiffeId: null, peer }, record?.spiffeId ?? serial).refused(error);
+      throw error;
+    };
+    if (record === null || !record.der.equals(peerCertDer)) {
+      return refuse(new TlsmeshError('ERR_CERT_UNKNOWN', `certificate ${serial} was not issued by this CA`));
+    }
+    if (record.status === 'revoked') return refuse(new TlsmeshError('ERR_CERT_REVOKED', `certificate ${serial} of ${record.spiffeId} has been revoked`));
+    return record;
+  }
+
+  /** Records a refusal decided outside the authority (e.g. by the TLS layer or body parsing). */
+  async auditRefusal(action: string, caller: Caller, error: unknown, subject: string | null = null): Promise<TlsmeshError> {
+    return this.auditor(action, caller, subject).refused(error);
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private build(csr: ParsedCsr, names: GrantedNames, kind: CertificateKind, origin: string, ttlSeconds: number): { record: CertificateRecord; result: IssuedCertificate } {
+    const now = this.clock();
+    const seconds = Math.floor(now.getTime() / 1000) * 1000;
+    const notBefore = new Date(seconds - this.lifetimes.backdateSeconds * 1000);
+    const issuerNotAfter = this.keyring.issuer.record.notAfter.getTime();
+    const notAfter = new Date(Math.min(seconds + ttlSeconds * 1000, issuerNotAfter));
+    const serial = randomSerial();
+    const der = this.keyring.issuer.leafIssuer.issue({
+      serial,
+      spki: csr.spki,
+      rsaKey: csr.key.algorithm === 'rsa',
+      spiffeId: names.spiffeId,
+      dnsNames: names.dnsNames,
+      ipAddresses: names.ipAddresses,
+      notBefore,
+      notAfter,
+    });
+    const record: CertificateRecord = {
+      serial: serialHex(serial),
+      spiffeId: names.spiffeId,
+      dnsNames: names.dnsNames,
+      ipAddresses: names.ipAddresses,
+      notBefore,
+      notAfter,
+      issuerKeyId: this.keyring.issuer.record.id,
+      kind,
+      status: 'valid',
+      revokedAt: null,
+      revocationReason: null,
+      der,
+      createdAt: now,
+      origin,
+    };
+    const result: IssuedCertificate = {
+      serial: record.serial,
+      spiffeId: names.spiffeId,
+      dnsNames: names.dnsNames,
+      ipAddresses: names.ipAddresses,
+      notBefore,
+      notAfter,
+      certificatePem: this.keyring.chainPem(der),
+      bundlePem: this.keyring.bundlePem,
+    };
+    return { record, result };
+  }
+
+  private async insertWithFreshSerial(
+    csr: ParsedCsr,
+    names: GrantedNames,
+    kind: CertificateKind,
+    origin: string,
+    ttlSeconds: number,
+    audit: Auditor,
+  ): Promise<IssuedCertificate> {
+    for (let attempt = 1; ; attempt++) {
+      const { record, result } = this.build(csr, names, kind, origin, ttlSeconds);
+      try {
+        await this.store.insertCertificate(record, audit.ok({ serial: record.serial }));
+        return result;
+      } catch (error) {
+        if (!isTlsmeshError(error, 'ERR_SERIAL_COLLISION') || attempt >= MAX_SERIAL_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private auditor(action: string, caller: Caller, subject: string | null = null): Auditor {
+    return new Auditor(this.store, this.clock, action, caller, subject);
+  }
+}
+
+/** Collects what one operation's audit entry needs, then writes it once with the outcome. */
+class Auditor {
+  actor: string;
+  detail: Record<string, unknown> = {};
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => Date,
+    private readonly action: string,
+    private readonly caller: Caller,
+    public subject: string | null,
+  ) {
+    this.actor = caller.spiffeId ?? (caller.peer ? `peer:${caller.peer}` : 'unknown');
+  }
+
+  ok(extra: Record<string, unknown> = {}): AuditEntry {
+    return this.entry('ok', null, extra);
+  }
+
+  /** Writes the refusal (or internal error) and returns the error to throw, as a TlsmeshError. */
+  async refused(error: unknown): Promise<TlsmeshError> {
+    const coded = isTlsmeshError(error) ? error : new TlsmeshError('ERR_INTERNAL', 'internal error while handling the request', { cause: error });
+    const outcome = coded.status >= 500 ? 'error' : 'refused';
+    AUDITED.add(coded);
+    try {
+      await this.store.appendAudit(this.entry(outcome, coded.code, { message: coded.message }));
+    } catch (auditError) {
+      // The store being down is reported as such; the original refusal is kept as the cause.
+      if (!isTlsmeshError(error)) throw new TlsmeshError('ERR_STORE', 'the store failed while recording an error', { cause: auditError });
+    }
+    return coded;
+  }
+
+  private entry(outcome: AuditEntry['outcome'], code: string | null, extra: Record<string, unknown>): AuditEntry {
+    return {
+      at: this.clock(),
+      actor: this.actor,
+      action: this.action,
+      subject: this.subject,
+      outcome,
+      code,
+      detail: { ...this.detail, ...extra },
+      peer: this.caller.peer,
+    };
+  }
+}

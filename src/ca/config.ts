@@ -1,0 +1,123 @@
+/**
+ * CA configuration: flags over environment over `<data-dir>/ca.yaml` over defaults. The file is
+ * validated strictly (an unknown key is an error that names it); defaults are applied afterwards,
+ * in one place; the result is frozen.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { TlsmeshError } from '../errors.js';
+import { canonicalDnsName, canonicalIp, validateTrustDomain } from '../pki/index.js';
+import { DEFAULT_LIFETIMES } from './authority.js';
+import { parseDuration } from './duration.js';
+
+export const CONFIG_FILE = 'ca.yaml';
+export const DEFAULT_LISTEN = '127.0.0.1:8443';
+
+const durationField = z.union([z.string(), z.number()]);
+
+/** What `ca.yaml` may contain. */
+export const caFileSchema = z.strictObject({
+  trustDomain: z.string(),
+  store: z.string().optional(),
+  listen: z.string().optional(),
+  publicUrl: z.string().optional(),
+  serverNames: z.strictObject({ dns: z.array(z.string()).optional(), ip: z.array(z.string()).optional() }).optional(),
+  lifetimes: z.strictObject({ leaf: durationField.optional(), admin: durationField.optional() }).optional(),
+  bodyLimitBytes: z.number().int().min(1024).max(1024 * 1024).optional(),
+  adminIds: z.array(z.string()).optional(),
+});
+export type CaFileConfig = z.infer<typeof caFileSchema>;
+
+export interface CaConfig {
+  dataDir: string;
+  trustDomain: string;
+  /** `sqlite:PATH` or a postgres:// URL. */
+  store: string;
+  listen: { host: string; port: number };
+  /** Base URL that goes into certificates (CRL and OCSP locations). */
+  publicUrl: string;
+  serverDnsNames: string[];
+  serverIpAddresses: string[];
+  leafSeconds: number;
+  adminSeconds: number;
+  bodyLimitBytes: number;
+  adminIds: string[] | null;
+}
+
+export interface CaConfigOverrides {
+  store?: string | undefined;
+  listen?: string | undefined;
+  publicUrl?: string | undefined;
+}
+
+export function parseListen(value: string, key = 'listen'): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new TlsmeshError('ERR_CONFIG', `${key} must be HOST:PORT, e.g. 127.0.0.1:8443 (got "${value}")`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+export async function readCaFile(dataDir: string): Promise<CaFileConfig> {
+  const path = join(dataDir, CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new TlsmeshError('ERR_CA_NOT_INITIALIZED', `no CA configuration at ${path}; run \`tlsmesh ca init --data-dir ${dataDir}\` first`, { cause });
+  }
+  const result = caFileSchema.safeParse(parseYaml(text));
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = [...issue.path, ...('keys' in issue ? issue.keys : [])].join('.');
+    throw new TlsmeshError('ERR_CONFIG', `${path}: ${key || 'file'}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+export function resolveCaConfig(
+  dataDir: string,
+  file: CaFileConfig,
+  overrides: CaConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Readonly<CaConfig> {
+  const listenText = overrides.listen ?? env['TLSMESH_CA_LISTEN'] ?? file.listen ?? DEFAULT_LISTEN;
+  const listen = parseListen(listenText);
+  const storeText = overrides.store ?? env['TLSMESH_CA_STORE'] ?? file.store ?? 'sqlite:ca.db';
+  const store = storeText.startsWith('sqlite:') && !storeText.slice(7).startsWith('/') ? `sqlite:${join(dataDir, storeText.slice(7))}` : storeText;
+  const urlHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const publicUrl = (overrides.publicUrl ?? env['TLSMESH_CA_PUBLIC_URL'] ?? file.publicUrl ?? `https://${urlHost}:${listen.port}`).replace(/\/+$/, '');
+  if (!/^https:\/\/[^/]+$/.test(publicUrl)) throw new TlsmeshError('ERR_CONFIG', `publicUrl must be https://HOST[:PORT] (got "${publicUrl}")`);
+  const config: CaConfig = {
+    dataDir,
+    trustDomain: validateTrustDomain(file.trustDomain),
+    store,
+    listen,
+    publicUrl,
+    serverDnsNames: (file.serverNames?.dns ?? ['localhost']).map(canonicalDnsName),
+    serverIpAddresses: (file.serverNames?.ip ?? ['127.0.0.1', '::1']).map(canonicalIp),
+    leafSeconds: file.lifetimes?.leaf === undefined ? DEFAULT_LIFETIMES.leafSeconds : parseDuration(file.lifetimes.leaf, 'lifetimes.leaf'),
+    adminSeconds: file.lifetimes?.admin === undefined ? DEFAULT_LIFETIMES.adminSeconds : parseDuration(file.lifetimes.admin, 'lifetimes.admin'),
+    bodyLimitBytes: file.bodyLimitBytes ?? 64 * 1024,
+    adminIds: file.adminIds ?? null,
+  };
+  if (config.leafSeconds < 300) throw new TlsmeshError('ERR_CONFIG', 'lifetimes.leaf must be at least 5m');
+  return Object.freeze(config);
+}
+
+/** The passphrase comes from a file or the environment, never from argv (visible in `ps`). */
+export async function readPassphrase(passphraseFile: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (passphraseFile !== undefined) {
+    try {
+      return (await readFile(passphraseFile, 'utf8')).replace(/\r?\n$/, '');
+    } catch (cause) {
+      throw new TlsmeshError('ERR_PASSPHRASE', `cannot read the passphrase file ${passphraseFile}`, { cause });
+    }
+  }
+  const value = env['TLSMESH_CA_PASSPHRASE'];
+  if (value === undefined || value === '') {
+    throw new TlsmeshError('ERR_PASSPHRASE', 'no CA key passphrase: set TLSMESH_CA_PASSPHRASE or pass --passphrase-file FILE');
+  }
+  return value;
+}

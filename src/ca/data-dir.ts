@@ -1,0 +1,110 @@
+/**
+ * `tlsmesh ca init`: a data directory with the configuration, the SQLite store (unless another
+ * store is named), the trust bundle and the admin client credentials; optionally the root key
+ * written elsewhere to be kept offline. Directories 0700, files 0600.
+ */
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { TlsmeshError } from '../errors.js';
+import { certificatesToPem, createCsr, fingerprintOf, generateKeyPair, toPem, type KeyType } from '../pki/index.js';
+import { ensurePrivateDir, writeFileAtomic } from '../fsutil/write-private.js';
+import { openStore } from '../store/index.js';
+import { credentialPathsIn } from '../client/paths.js';
+import { Authority } from './authority.js';
+import { CONFIG_FILE, resolveCaConfig, type CaFileConfig } from './config.js';
+import { adminSpiffeId } from './identities.js';
+import { initCa } from './init.js';
+import { Keyring } from './keyring.js';
+
+export const caPaths = (dataDir: string) =>
+  ({
+    config: join(dataDir, CONFIG_FILE),
+    bundle: join(dataDir, 'bundle.pem'),
+    adminDir: join(dataDir, 'admin'),
+  }) as const;
+
+
+export interface InitDataDirOptions {
+  dataDir: string;
+  trustDomain: string;
+  passphrase: string;
+  store?: string | undefined;
+  listen?: string | undefined;
+  publicUrl?: string | undefined;
+  keyType?: KeyType | undefined;
+  /** Write the root certificate and sealed root key here and keep the key out of the store. */
+  offlineRootDir?: string | undefined;
+  now?: Date;
+}
+
+export interface InitDataDirResult {
+  trustDomain: string;
+  configPath: string;
+  bundlePath: string;
+  adminDir: string;
+  offlineRootFiles: { cert: string; key: string } | null;
+  rootFingerprint: string;
+}
+
+const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+
+export async function initDataDir(options: InitDataDirOptions): Promise<InitDataDirResult> {
+  const paths = caPaths(options.dataDir);
+  if (await exists(paths.config)) {
+    throw new TlsmeshError('ERR_CA_ALREADY_INITIALIZED', `${paths.config} already exists; this data directory holds a CA`);
+  }
+  await ensurePrivateDir(options.dataDir);
+  const file: CaFileConfig = {
+    trustDomain: options.trustDomain,
+    ...(options.store !== undefined ? { store: options.store } : {}),
+    ...(options.listen !== undefined ? { listen: options.listen } : {}),
+    ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+  };
+  const config = resolveCaConfig(options.dataDir, file, {}, {});
+  const store = await openStore(config.store);
+  try {
+    await store.migrate();
+    const created = await initCa({
+      store,
+      trustDomain: config.trustDomain,
+      passphrase: options.passphrase,
+      keyType: options.keyType ?? 'p256',
+      offlineRoot: options.offlineRootDir !== undefined,
+      ...(options.now ? { now: options.now } : {}),
+    });
+    await writeFileAtomic(paths.config, toYaml(file));
+    await writeFileAtomic(paths.bundle, toPem(created.rootCertDer, 'CERTIFICATE'));
+
+    let offlineRootFiles: InitDataDirResult['offlineRootFiles'] = null;
+    if (options.offlineRootDir !== undefined && created.offlineRootKey !== null) {
+      await ensurePrivateDir(options.offlineRootDir);
+      offlineRootFiles = { cert: join(options.offlineRootDir, 'root-cert.pem'), key: join(options.offlineRootDir, 'root-key.sealed.json') };
+      await writeFileAtomic(offlineRootFiles.cert, toPem(created.rootCertDer, 'CERTIFICATE'));
+      await writeFileAtomic(offlineRootFiles.key, created.offlineRootKey);
+    }
+
+    // The admin client certificate: its key is made here and never stored by the CA.
+    const keyring = await Keyring.load(store, options.passphrase);
+    const authority = new Authority({ store, keyring, lifetimes: { leafSeconds: config.leafSeconds, adminSeconds: config.adminSeconds } });
+    const adminKey = generateKeyPair('p256');
+    const adminId = adminSpiffeId(config.trustDomain);
+    const issued = await authority.issueDirect(await createCsr({ privateKey: adminKey.privateKey, spiffeId: adminId }), { spiffeId: adminId, dnsNames: [], ipAddresses: [] }, 'admin', 'init');
+    await ensurePrivateDir(paths.adminDir);
+    const admin = credentialPathsIn(paths.adminDir);
+    await writeFileAtomic(admin.key, adminKey.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    await writeFileAtomic(admin.cert, issued.certificatePem);
+    await writeFileAtomic(admin.bundle, certificatesToPem(keyring.roots));
+
+    return {
+      trustDomain: config.trustDomain,
+      configPath: paths.config,
+      bundlePath: paths.bundle,
+      adminDir: paths.adminDir,
+      offlineRootFiles,
+      rootFingerprint: fingerprintOf(created.rootCertDer),
+    };
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * `tlsmesh ca serve`: opens the store and the keys, issues the CA's own TLS certificate
+ * (spiffe://<td>/tlsmesh/ca plus the configured DNS/IP names), and serves the API over HTTPS.
+ * The server certificate is re-issued when 2/3 of its lifetime has passed and swapped in live.
+ */
+import type { ServerOptions as HttpsServerOptions, Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { createCsr, generateKeyPair } from '../pki/index.js';
+import { createLogger, type Logger } from '../observe/logger.js';
+import { openStore, type Store } from '../store/index.js';
+import { Authority, type IssuedCertificate } from './authority.js';
+import type { CaConfig } from './config.js';
+import { buildCaApp } from './http/app.js';
+import { caSpiffeId } from './identities.js';
+import { Keyring } from './keyring.js';
+
+export interface StartCaOptions {
+  config: Readonly<CaConfig>;
+  passphrase: string;
+  logger?: Logger;
+  clock?: () => Date;
+  /** An already open store (tests); otherwise `config.store` is opened, migrated and closed with the server. */
+  store?: Store;
+}
+
+export interface RunningCa {
+  /** `https://host:port` actually listened on (port 0 in the config picks a free one). */
+  url: string;
+  port: number;
+  authority: Authority;
+  app: FastifyInstance;
+  /** Re-issues the CA's TLS certificate now and swaps it in for new handshakes. */
+  refreshServerCertificate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startCa(options: StartCaOptions): Promise<RunningCa> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger({ component: 'ca' });
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? (await openStore(config.store));
+  try {
+    if (ownsStore) await store.migrate();
+    const keyring = await Keyring.load(store, options.passphrase, {
+      crlUrl: `${config.publicUrl}/v1/crl`,
+      ocspUrl: `${config.publicUrl}/v1/ocsp`,
+    });
+    const authority = new Authority({
+      store,
+      keyring,
+      lifetimes: { leafSeconds: config.leafSeconds, adminSeconds: config.adminSeconds },
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
+
+    let serverKeyPem = '';
+    let serverCertificate: IssuedCertificate;
+    const issueServerCertificate = async (): Promise<void> => {
+      const key = generateKeyPair('p256');
+      const id = caSpiffeId(keyring.trustDomain);
+      const csr = await createCsr({ privateKey: key.privateKey, spiffeId: id, dnsNames: config.serverDnsNames, ipAddresses: config.serverIpAddresses });
+      serverCertificate = await authority.issueDirect(csr, { spiffeId: id, dnsNames: config.serverDnsNames, ipAddresses: config.serverIpAddresses }, 'ca-server', 'serve');
+      serverKeyPem = key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+    };
+    await issueServerCertificate();
+
+    // Every option, every time: setSecureContext() resets whatever is not passed (DESIGN.md traps).
+    const tlsOptions = (): HttpsServerOptions => ({
+      key: serverKeyPem,
+      cert: serverCertificate.certificatePem,
+      ca: [keyring.bundlePem, keyring.chainPem(keyring.issuer.certDer)],
+      // The handshake asks for a client certificate but completes without one, because enrolment
+      // and the bundle serve callers that have none yet. Routes that need one check
+      // `socket.authorized` themselves (http/peer.ts requirePeerCertificate) and refuse otherwise.
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    });
+
+    const app = buildCaApp({ authority, logger, https: tlsOptions(), bodyLimit: config.bodyLimitBytes, ...(config.adminIds ? { adminIds: config.adminIds } : {}) });
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    const address = app.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `https://${host}:${address.port}`;
+
+    const refreshServerCertificate = async (): Promise<void> => {
+      await issueServerCertificate();
+      (app.server as HttpsServer).setSecureContext(tlsOptions());
+      logger.info({ serial: serverCertificate.serial, notAfter: serverCertificate.notAfter.toISOString() }, 'CA server certificate renewed');
+    };
+    const renewEveryMs = Math.floor((config.leafSeconds * 1000 * 2) / 3);
+    const timer = setInterval(() => {
+      refreshServerCertificate().catch((error: unknown) => logger.error({ err: error }, 'could not renew the CA server certificate; will retry'));
+    }, Math.min(renewEveryMs, 2 ** 31 - 1));
+    timer.unref();
+
+    logger.info({ url, trustDomain: keyring.trustDomain, store: store.backend, intermediate: keyring.issuer.record.id }, 'CA serving');
+    return {
+      url,
+      port: address.port,
+      authority,
+      app,
+      refreshServerCertificate,
+      close: async () => {
+        clearInterval(timer);
+        await app.close();
+        if (ownsStore) await store.close();
+      },
+    };
+  } catch (error) {
+    if (ownsStore) await store.close();
+    throw error;
+  }
+}
