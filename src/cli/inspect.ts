@@ -1,0 +1,115 @@
+/**
+ * `tlsmesh cert inspect FILE|HOST:PORT`: what a certificate chain says, in words, and whether it
+ * verifies against a bundle (and why not).
+ */
+import { X509Certificate } from 'node:crypto';
+import { connect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { TlsmeshError } from '../errors.js';
+import { fingerprintOf, pemBlocks, spiffeIdsOf } from '../pki/index.js';
+import { timeLeftInWords } from './output.js';
+
+export interface CertificateDescription {
+  subject: string;
+  issuer: string;
+  serial: string;
+  spiffeIds: string[];
+  dnsNames: string[];
+  ipAddresses: string[];
+  notBefore: string;
+  notAfter: string;
+  timeLeft: string;
+  isCa: boolean;
+  keyType: string;
+  sha256: string;
+}
+
+export function describeCertificate(certificate: X509Certificate, now: Date): CertificateDescription {
+  const entries = (certificate.subjectAltName ?? '').split(', ').filter(Boolean);
+  const details = certificate.publicKey.asymmetricKeyDetails;
+  const keyType =
+    certificate.publicKey.asymmetricKeyType === 'ec'
+      ? `ECDSA ${details?.namedCurve ?? ''}`
+      : certificate.publicKey.asymmetricKeyType === 'rsa'
+        ? `RSA ${details?.modulusLength ?? ''}`
+        : (certificate.publicKey.asymmetricKeyType ?? 'unknown');
+  return {
+    subject: certificate.subject.replace(/\n/g, ', '),
+    issuer: certificate.issuer.replace(/\n/g, ', '),
+    serial: certificate.serialNumber.toLowerCase(),
+    spiffeIds: spiffeIdsOf(certificate.subjectAltName),
+    dnsNames: entries.filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice(4)),
+    ipAddresses: entries.filter((entry) => entry.startsWith('IP Address:')).map((entry) => entry.slice(11)),
+    notBefore: new Date(certificate.validFrom).toISOString(),
+    notAfter: new Date(certificate.validTo).toISOString(),
+    timeLeft: timeLeftInWords(new Date(certificate.validTo), now),
+    isCa: certificate.ca,
+    keyType,
+    sha256: fingerprintOf(certificate.raw),
+  };
+}
+
+/**
+ * Walks leaf → issuers, checking each signature and validity window, up to a root in the bundle.
+ * Returns null when the chain verifies, else the reason.
+ */
+export function chainProblem(chain: X509Certificate[], bundle: X509Certificate[], now: Date): string | null {
+  if (chain.length === 0) return 'no certificate';
+  const pool = [...chain.slice(1), ...bundle];
+  let current = chain[0]!;
+  for (let depth = 0; depth < 8; depth++) {
+    if (now < new Date(current.validFrom)) return `certificate at depth ${depth} is not valid yet (from ${current.validFrom})`;
+    if (now > new Date(current.validTo)) return `certificate at depth ${depth} has expired (${current.validTo})`;
+    if (bundle.some((root) => root.raw.equals(current.raw))) return null;
+    const issuer = pool.find((candidate) => candidate.ca && current.checkIssued(candidate) && current.verify(candidate.publicKey));
+    if (!issuer) {
+      return bundle.length === 0 ? 'no trust bundle given (--bundle)' : `no issuer for "${current.issuer.replace(/\n/g, ', ')}" in the chain or the bundle (unknown CA)`;
+    }
+    current = issuer;
+  }
+  return 'chain is too long';
+}
+
+export function certificatesFromPem(text: string): X509Certificate[] {
+  const ders = pemBlocks(text, 'CERTIFICATE');
+  if (ders.length === 0) throw new TlsmeshError('ERR_CONFIG', 'no CERTIFICATE PEM block found');
+  return ders.map((der) => new X509Certificate(der));
+}
+
+/**
+ * The chain a TLS server presents. Inspection only: the handshake's own verdict is reported, no
+ * application data is sent, and the socket is closed at once — which is why this connection does
+ * not refuse an unverified server (rejectUnauthorized is off here and nowhere else).
+ */
+export function fetchPeerChain(
+  host: string,
+  port: number,
+  options: { bundlePem?: string; certPem?: string; keyPem?: string; timeoutMs?: number },
+): Promise<{ chain: X509Certificate[]; authorized: boolean; authorizationError: string | null; protocol: string | null }> {
+  return new Promise((resolve, reject) => {
+    const socket: TLSSocket = connect({
+      host,
+      port,
+      servername: /^[\d.:]+$/.test(host) ? undefined : host,
+      ...(options.bundlePem !== undefined ? { ca: options.bundlePem } : {}),
+      ...(options.certPem !== undefined ? { cert: options.certPem } : {}),
+      ...(options.keyPem !== undefined ? { key: options.keyPem } : {}),
+      rejectUnauthorized: false, // inspection only; see the comment above
+      timeout: options.timeoutMs ?? 10_000,
+    });
+    socket.once('secureConnect', () => {
+      const chain: X509Certificate[] = [];
+      let peer: PeerCertificate & { issuerCertificate?: PeerCertificate } = socket.getPeerCertificate(true);
+      const seen = new Set<string>();
+      while (peer?.raw && !seen.has(peer.fingerprint256)) {
+        seen.add(peer.fingerprint256);
+        chain.push(new X509Certificate(peer.raw));
+        peer = peer.issuerCertificate as typeof peer;
+      }
+      const authorizationError = socket.authorizationError ? String(socket.authorizationError) : null;
+      resolve({ chain, authorized: socket.authorized, authorizationError, protocol: socket.getProtocol() });
+      socket.destroy();
+    });
+    socket.once('timeout', () => socket.destroy(new Error(`no TLS handshake with ${host}:${port} within the timeout`)));
+    socket.once('error', (cause: Error) => reject(new TlsmeshError('ERR_CA_UNREACHABLE', `TLS connection to ${host}:${port} failed: ${cause.message}`, { cause })));
+  });
+}
