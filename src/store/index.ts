@@ -1,0 +1,23 @@
+/**
+ * Where the CA keeps its keys, certificates, enrolment tokens and audit log: one `Store`
+ * interface, on SQLite (default, one file) or PostgreSQL (several CA processes).
+ */
+export type {
+  AuditEntry,
+  AuditFilter,
+  AuditOutcome,
+  AuditRecord,
+  CaKeyKind,
+  CaKeyRecord,
+  CaKeyState,
+  CertificateFilter,
+  CertificateKind,
+  CertificateRecord,
+  CertificateStatus,
+  RedeemResult,
+  Store,
+  TokenRecord,
+} from './types.js';
+export { openSqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
+export { openStore } from './open-store.js';

@@ -1,0 +1,324 @@
+/**
+ * The one Store implementation, written once against Kysely and shared by SQLite and
+ * PostgreSQL. The backend modules only build the Kysely instance.
+ *
+ * Every failure of the database is turned into TlsmeshError ERR_STORE (the driver error kept
+ * as `cause`); coded TlsmeshErrors raised here (ERR_SERIAL_COLLISION, ERR_NOT_FOUND) pass
+ * through unchanged.
+ */
+import { Migrator, type Kysely } from 'kysely';
+import { TlsmeshError } from '../errors.js';
+import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backend.js';
+import { createMigrationProvider } from './migrations.js';
+import {
+  fromAuditRow,
+  fromCaKeyRow,
+  fromCertificateRow,
+  fromTokenRow,
+  toAuditRow,
+  toCaKeyRow,
+  toCertificateRow,
+  toEpochMs,
+  toTokenRow,
+} from './rows.js';
+import type { StoreSchema } from './schema.js';
+import type {
+  AuditEntry,
+  AuditFilter,
+  AuditRecord,
+  CaKeyRecord,
+  CaKeyState,
+  CertificateFilter,
+  CertificateRecord,
+  RedeemResult,
+  Store,
+  TokenRecord,
+} from './types.js';
+
+type Db = Kysely<StoreSchema>;
+
+export class KyselyStore implements Store {
+  readonly backend: StoreBackend;
+  readonly #db: Db;
+  #closed: Promise<void> | undefined;
+
+  constructor(db: Db, backend: StoreBackend) {
+    this.#db = db;
+    this.backend = backend;
+  }
+
+  async migrate(): Promise<void> {
+    // On PostgreSQL the migrator holds an advisory lock and one transaction for the whole run;
+    // on SQLite its transaction starts with BEGIN IMMEDIATE (see sqlite-dialect.ts). Either way a
+    // second process waits, then finds nothing left to do.
+    const migrator = new Migrator({ db: this.#db, provider: createMigrationProvider(this.backend) });
+    const { error } = await migrator.migrateToLatest();
+    if (error !== undefined) {
+      throw storeError('migrate', error);
+    }
+  }
+
+  close(): Promise<void> {
+    // Idempotent: pg's Pool.end() throws when called twice.
+    this.#closed ??= this.#db.destroy();
+    return this.#closed;
+  }
+
+  getMeta(key: string): Promise<string | null> {
+    return this.#run('getMeta', async (db) => {
+      const row = await db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst();
+      return row?.value ?? null;
+    });
+  }
+
+  initMeta(key: string, value: string): Promise<string> {
+    return this.#run('initMeta', async (db) => {
+      // ON CONFLICT DO NOTHING: when two processes race, one value wins and both read it back.
+      await db
+        .insertInto('meta')
+        .values({ key, value })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute();
+      const row = await db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirstOrThrow();
+      return row.value;
+    });
+  }
+
+  putCaKey(record: CaKeyRecord): Promise<void> {
+    return this.#run('putCaKey', async (db) => {
+      // "put": insert, or replace every column of the key with this id (for instance to add the
+      // certificate of a key that was prepared before its CA signed it).
+      const row = toCaKeyRow(record);
+      await db
+        .insertInto('ca_keys')
+        .values(row)
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet({
+            kind: row.kind,
+            state: row.state,
+            cert_der: row.cert_der,
+            encrypted_key: row.encrypted_key,
+            not_before: row.not_before,
+            not_after: row.not_after,
+            created_at: row.created_at,
+          }),
+        )
+        .execute();
+    });
+  }
+
+  listCaKeys(): Promise<CaKeyRecord[]> {
+    return this.#run('listCaKeys', async (db) => {
+      const rows = await db.selectFrom('ca_keys').selectAll().orderBy('created_at').orderBy('id').execute();
+      return rows.map(fromCaKeyRow);
+    });
+  }
+
+  setCaKeyState(id: string, state: CaKeyState): Promise<void> {
+    return this.#run('setCaKeyState', async (db) => {
+      const result = await db.updateTable('ca_keys').set({ state }).where('id', '=', id).executeTakeFirst();
+      if (result.numUpdatedRows === 0n) {
+        throw new TlsmeshError('ERR_NOT_FOUND', `no CA key with id ${id}`);
+      }
+    });
+  }
+
+  createToken(record: TokenRecord, audit: AuditEntry): Promise<void> {
+    return this.#run('createToken', (db) =>
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto('tokens').values(toTokenRow(record)).execute();
+        await appendAuditRow(trx, audit);
+      }),
+    );
+  }
+
+  getToken(jti: string): Promise<TokenRecord | null> {
+    return this.#run('getToken', async (db) => {
+      const row = await db.selectFrom('tokens').selectAll().where('jti', '=', jti).executeTakeFirst();
+      return row === undefined ? null : fromTokenRow(row);
+    });
+  }
+
+  redeemTokenAndInsertCertificate(
+    jti: string,
+    usedAt: Date,
+    certificate: CertificateRecord,
+    audit: AuditEntry,
+  ): Promise<RedeemResult> {
+    return this.#run('redeemTokenAndInsertCertificate', (db) =>
+      db.transaction().execute(async (trx): Promise<RedeemResult> => {
+        // The conditional UPDATE is the single-use check. On PostgreSQL a concurrent redeemer of
+        // the same jti blocks on the row lock and, once this transaction commits, re-evaluates
+        // `used_at IS NULL` and updates nothing; if this one rolls back, the other proceeds.
+        const marked = await trx
+          .updateTable('tokens')
+          .set({ used_at: toEpochMs(usedAt), used_by_serial: certificate.serial })
+          .where('jti', '=', jti)
+          .where('used_at', 'is', null)
+          .executeTakeFirst();
+        if (marked.numUpdatedRows === 0n) {
+          const existing = await trx.selectFrom('tokens').select('jti').where('jti', '=', jti).executeTakeFirst();
+          return existing === undefined ? 'token-unknown' : 'token-used';
+        }
+        // A serial collision throws out of the transaction, which rolls back the UPDATE above.
+        await insertCertificateRow(trx, certificate);
+        await appendAuditRow(trx, audit);
+        return 'ok';
+      }),
+    );
+  }
+
+  insertCertificate(certificate: CertificateRecord, audit: AuditEntry): Promise<void> {
+    return this.#run('insertCertificate', (db) =>
+      db.transaction().execute(async (trx) => {
+        await insertCertificateRow(trx, certificate);
+        await appendAuditRow(trx, audit);
+      }),
+    );
+  }
+
+  getCertificate(serial: string): Promise<CertificateRecord | null> {
+    return this.#run('getCertificate', async (db) => {
+      const row = await db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
+      return row === undefined ? null : fromCertificateRow(row);
+    });
+  }
+
+  /** Newest first (created_at, then serial, descending), so a limit shows the latest issuance. */
+  async listCertificates(filter: CertificateFilter): Promise<CertificateRecord[]> {
+    checkPaging(filter.limit, filter.offset);
+    return this.#run('listCertificates', async (db) => {
+      let query = db.selectFrom('certificates').selectAll();
+      if (filter.spiffeId !== undefined) query = query.where('spiffe_id', '=', filter.spiffeId);
+      if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+      if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
+      if (filter.validAt !== undefined) {
+        // RFC 5280 §4.1.2.5: the validity period includes both notBefore and notAfter.
+        const at = toEpochMs(filter.validAt);
+        query = query.where('not_before', '<=', at).where('not_after', '>=', at);
+      }
+      query = query.orderBy('created_at', 'desc').orderBy('serial', 'desc');
+      if (filter.limit !== undefined) {
+        query = query.limit(filter.limit);
+      } else if (filter.offset !== undefined) {
+        // SQLite accepts OFFSET only after a LIMIT.
+        query = query.limit(Number.MAX_SAFE_INTEGER);
+      }
+      if (filter.offset !== undefined) query = query.offset(filter.offset);
+      const rows = await query.execute();
+      return rows.map(fromCertificateRow);
+    });
+  }
+
+  /**
+   * The audit entry is written when the certificate exists (revoked now or already revoked,
+   * which leaves its first revokedAt and reason); an unknown serial writes nothing and gives null.
+   */
+  revokeCertificate(serial: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord | null> {
+    return this.#run('revokeCertificate', (db) =>
+      db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('certificates')
+          .set({ status: 'revoked', revoked_at: toEpochMs(at), revocation_reason: reason })
+          .where('serial', '=', serial)
+          .where('status', '=', 'valid')
+          .execute();
+        const row = await trx.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
+        if (row === undefined) return null;
+        await appendAuditRow(trx, audit);
+        return fromCertificateRow(row);
+      }),
+    );
+  }
+
+  /**
+   * "Unexpired at `at`" includes a certificate whose notAfter equals `at`: it is still valid at
+   * that instant (RFC 5280), so it is revoked too. The audit entry is written even when nothing
+   * was left to revoke. Returned newest first, like listCertificates.
+   */
+  revokeIdentity(spiffeId: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord[]> {
+    return this.#run('revokeIdentity', (db) =>
+      db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .updateTable('certificates')
+          .set({ status: 'revoked', revoked_at: toEpochMs(at), revocation_reason: reason })
+          .where('spiffe_id', '=', spiffeId)
+          .where('status', '=', 'valid')
+          .where('not_after', '>=', toEpochMs(at))
+          .returningAll()
+          .execute();
+        await appendAuditRow(trx, audit);
+        return rows.map(fromCertificateRow).sort(newestFirst);
+      }),
+    );
+  }
+
+  appendAudit(entry: AuditEntry): Promise<void> {
+    return this.#run('appendAudit', (db) => appendAuditRow(db, entry));
+  }
+
+  /** In id order (the order entries were appended); `afterId` pages forward. */
+  async listAudit(filter: AuditFilter): Promise<AuditRecord[]> {
+    checkPaging(filter.limit, undefined);
+    return this.#run('listAudit', async (db) => {
+      let query = db.selectFrom('audit_log').selectAll();
+      if (filter.action !== undefined) query = query.where('action', '=', filter.action);
+      if (filter.afterId !== undefined) query = query.where('id', '>', filter.afterId);
+      query = query.orderBy('id');
+      if (filter.limit !== undefined) query = query.limit(filter.limit);
+      const rows = await query.execute();
+      return rows.map(fromAuditRow);
+    });
+  }
+
+  async #run<T>(operation: string, body: (db: Db) => Promise<T>): Promise<T> {
+    try {
+      return await body(this.#db);
+    } catch (error) {
+      if (error instanceof TlsmeshError) throw error;
+      throw storeError(operation, error);
+    }
+  }
+}
+
+function storeError(operation: string, cause: unknown): TlsmeshError {
+  // The driver's message can quote row values, so it stays in `cause` (for the log) only.
+  const code = backendErrorCode(cause);
+  const suffix = code === undefined ? '' : ` (${code})`;
+  return new TlsmeshError('ERR_STORE', `store operation ${operation} failed${suffix}`, { cause });
+}
+
+async function insertCertificateRow(db: Db, certificate: CertificateRecord): Promise<void> {
+  try {
+    await db.insertInto('certificates').values(toCertificateRow(certificate)).execute();
+  } catch (error) {
+    // `serial` is the only unique key of the table, so any unique violation here is a collision.
+    if (isUniqueViolation(error)) {
+      throw new TlsmeshError('ERR_SERIAL_COLLISION', `a certificate with serial ${certificate.serial} already exists`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+async function appendAuditRow(db: Db, entry: AuditEntry): Promise<void> {
+  await db.insertInto('audit_log').values(toAuditRow(entry)).execute();
+}
+
+function newestFirst(a: CertificateRecord, b: CertificateRecord): number {
+  const byCreation = b.createdAt.getTime() - a.createdAt.getTime();
+  if (byCreation !== 0) return byCreation;
+  return a.serial < b.serial ? 1 : a.serial > b.serial ? -1 : 0;
+}
+
+function checkPaging(limit: number | undefined, offset: number | undefined): void {
+  for (const [name, value] of [
+    ['limit', limit],
+    ['offset', offset],
+  ] as const) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+      throw new RangeError(`${name} must be a non-negative integer`);
+    }
+  }
+}

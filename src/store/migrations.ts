@@ -1,0 +1,93 @@
+/**
+ * The schema, as Kysely migrations held in code (nothing is read from disk at run time, so the
+ * built package needs no migration folder). Both backends run the same migrations; they branch
+ * only where the SQL really differs. Append new migrations; never edit one that has shipped.
+ */
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { StoreBackend } from './backend.js';
+
+function initialSchema(backend: StoreBackend): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('meta')
+        .addColumn('key', 'text', (col) => col.primaryKey())
+        .addColumn('value', 'text', (col) => col.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('ca_keys')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('kind', 'text', (col) => col.notNull())
+        .addColumn('state', 'text', (col) => col.notNull())
+        .addColumn('cert_der', 'text')
+        .addColumn('encrypted_key', 'text')
+        .addColumn('not_before', 'bigint', (col) => col.notNull())
+        .addColumn('not_after', 'bigint', (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('certificates')
+        .addColumn('serial', 'text', (col) => col.primaryKey())
+        .addColumn('spiffe_id', 'text', (col) => col.notNull())
+        .addColumn('dns_names', 'text', (col) => col.notNull())
+        .addColumn('ip_addresses', 'text', (col) => col.notNull())
+        .addColumn('not_before', 'bigint', (col) => col.notNull())
+        .addColumn('not_after', 'bigint', (col) => col.notNull())
+        // Every certificate names the CA key that signed it; keys are never deleted.
+        .addColumn('issuer_key_id', 'text', (col) => col.notNull().references('ca_keys.id'))
+        .addColumn('kind', 'text', (col) => col.notNull())
+        .addColumn('status', 'text', (col) => col.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('revocation_reason', 'text')
+        .addColumn('der', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .addColumn('origin', 'text', (col) => col.notNull())
+        .execute();
+      // Lookups by identity (renew, revokeIdentity, admin listing) and by expiry (alerts, CRL).
+      await db.schema.createIndex('certificates_spiffe_id_idx').on('certificates').column('spiffe_id').execute();
+      await db.schema.createIndex('certificates_not_after_idx').on('certificates').column('not_after').execute();
+
+      await db.schema
+        .createTable('tokens')
+        .addColumn('jti', 'text', (col) => col.primaryKey())
+        .addColumn('spiffe_id', 'text', (col) => col.notNull())
+        .addColumn('dns_names', 'text', (col) => col.notNull())
+        .addColumn('ip_addresses', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .addColumn('expires_at', 'bigint', (col) => col.notNull())
+        .addColumn('created_by', 'text', (col) => col.notNull())
+        .addColumn('used_at', 'bigint')
+        // No foreign key: the token is marked used before its certificate row exists.
+        .addColumn('used_by_serial', 'text')
+        .execute();
+
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('id', backend === 'postgres' ? 'bigint' : 'integer', (col) =>
+          // SQLite: AUTOINCREMENT so an id is never handed out twice, even after a crash.
+          backend === 'postgres' ? col.primaryKey().generatedAlwaysAsIdentity() : col.primaryKey().autoIncrement(),
+        )
+        .addColumn('at', 'bigint', (col) => col.notNull())
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('action', 'text', (col) => col.notNull())
+        .addColumn('subject', 'text')
+        .addColumn('outcome', 'text', (col) => col.notNull())
+        .addColumn('code', 'text')
+        .addColumn('detail', 'text', (col) => col.notNull())
+        .addColumn('peer', 'text')
+        .execute();
+      // (action, id) serves "entries of this action after id N, in id order" without a sort.
+      await db.schema.createIndex('audit_log_action_idx').on('audit_log').columns(['action', 'id']).execute();
+    },
+  };
+}
+
+/** The migrations for one backend, keyed by name (Kysely runs them in name order). */
+export function createMigrationProvider(backend: StoreBackend): MigrationProvider {
+  const migrations: Record<string, Migration> = {
+    '0001_initial_schema': initialSchema(backend),
+  };
+  return { getMigrations: () => Promise.resolve(migrations) };
+}

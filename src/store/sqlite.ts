@@ -1,0 +1,62 @@
+import { closeSync, openSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { Kysely } from 'kysely';
+import { TlsmeshError } from '../errors.js';
+import { KyselyStore } from './kysely-store.js';
+import type { StoreSchema } from './schema.js';
+import { ImmediateSqliteDialect } from './sqlite-dialect.js';
+import type { Store } from './types.js';
+
+export interface SqliteStoreOptions {
+  /** Database file; created with mode 0600 if missing (its directory must exist). `:memory:` for tests. */
+  path: string;
+}
+
+/** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Opens (creating if needed) a SQLite store: WAL journal, `synchronous = NORMAL`, foreign keys on.
+ * Does not migrate; call `store.migrate()` before use.
+ *
+ * Open one store per file per process: several processes may share the file, but two stores on
+ * one file in the same process can stall each other (a waiting write blocks the event loop).
+ *
+ * @example
+ * const store = await openSqliteStore({ path: '/var/lib/tlsmesh/ca.db' });
+ * await store.migrate();
+ */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  const { path } = options;
+  if (typeof path !== 'string' || path === '') {
+    throw new TypeError('openSqliteStore: path must be a non-empty string');
+  }
+  let database: Database.Database | undefined;
+  try {
+    if (path !== ':memory:') createPrivateFileIfMissing(path);
+    database = new Database(path, { fileMustExist: path !== ':memory:' });
+    // busy_timeout first, so switching to WAL waits for a concurrent opener instead of failing.
+    database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    database.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a power loss may drop the last commits but never corrupts the file.
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+  } catch (error) {
+    database?.close();
+    throw new TlsmeshError('ERR_STORE', 'cannot open the SQLite store file', { cause: error });
+  }
+  const db = new Kysely<StoreSchema>({ dialect: new ImmediateSqliteDialect({ database }) });
+  return Promise.resolve(new KyselyStore(db, 'sqlite'));
+}
+
+/**
+ * The file holds encrypted CA keys and the audit log: nobody but the owner may read it. SQLite
+ * gives its -wal and -shm files the mode of the database file, so they are private too.
+ */
+function createPrivateFileIfMissing(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+}

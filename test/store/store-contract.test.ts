@@ -1,0 +1,420 @@
+/**
+ * The Store contract (src/store/types.ts), run against both backends. Each test gets a fresh,
+ * migrated store: a temporary SQLite file, or a new PostgreSQL database.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { openPostgresStore, openSqliteStore, type Store } from '../../src/store/index.js';
+import { createTestDatabase, requirePgInSuite } from '../helpers/pg.js';
+import { DAY, HOUR, T0, at, audit, caKey, certificate, token } from './records.js';
+
+interface Backend {
+  name: 'sqlite' | 'postgres';
+  /** Awaited first in the describe body; false when the backend is not available here. */
+  ready(): Promise<boolean>;
+  /** A fresh, migrated store, closed (and its database dropped) when the test finishes. */
+  open(): Promise<Store>;
+}
+
+const sqliteDir = mkdtempSync(join(tmpdir(), 'tlsmesh-store-'));
+afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
+
+const backends: Backend[] = [
+  {
+    name: 'sqlite',
+    ready: () => Promise.resolve(true),
+    async open() {
+      const store = await openSqliteStore({ path: join(sqliteDir, `${randomUUID()}.db`) });
+      onTestFinished(() => store.close());
+      await store.migrate();
+      return store;
+    },
+  },
+  {
+    name: 'postgres',
+    ready: requirePgInSuite,
+    async open() {
+      const database = await createTestDatabase();
+      const store = await openPostgresStore({ connectionString: database.url, poolSize: 4 });
+      // Runs last-registered-first: close the pool, then drop the database.
+      onTestFinished(() => database.drop());
+      onTestFinished(() => store.close());
+      await store.migrate();
+      return store;
+    },
+  },
+];
+
+/** Store with the CA key every certificate built by records.ts names as its issuer. */
+async function storeWithIssuer(backend: Backend): Promise<Store> {
+  const store = await backend.open();
+  await store.putCaKey(caKey());
+  return store;
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+describe.each(backends)('Store on $name', async (backend) => {
+  if (!(await backend.ready())) return;
+
+  it('migrate is idempotent', async () => {
+    const store = await backend.open();
+    await store.migrate();
+    expect(store.backend).toBe(backend.name);
+    expect(await store.getMeta('k')).toBeNull();
+  });
+
+  describe('meta', () => {
+    it('getMeta of an absent key is null', async () => {
+      const store = await backend.open();
+      expect(await store.getMeta('trust-domain')).toBeNull();
+    });
+
+    it('initMeta sets an absent key and keeps the first value afterwards', async () => {
+      const store = await backend.open();
+      expect(await store.initMeta('trust-domain', 'example.org')).toBe('example.org');
+      expect(await store.initMeta('trust-domain', 'other.org')).toBe('example.org');
+      expect(await store.getMeta('trust-domain')).toBe('example.org');
+      expect(await store.initMeta('ca-id', '')).toBe('');
+      expect(await store.getMeta('ca-id')).toBe('');
+    });
+  });
+
+  describe('CA keys', () => {
+    it('putCaKey / listCaKeys round-trip every field, oldest first', async () => {
+      const store = await backend.open();
+      const root = caKey({ id: 'root-1', kind: 'root', encryptedKey: null, createdAt: at(-2 * DAY) });
+      const intermediate = caKey();
+      const signing = caKey({ id: 'tok-1', kind: 'token-signing', certDer: null, state: 'prepared', createdAt: at(HOUR) });
+      await store.putCaKey(signing);
+      await store.putCaKey(intermediate);
+      await store.putCaKey(root);
+      expect(await store.listCaKeys()).toEqual([root, intermediate, signing]);
+    });
+
+    it('putCaKey with an existing id replaces the record', async () => {
+      const store = await backend.open();
+      await store.putCaKey(caKey({ state: 'prepared', certDer: null }));
+      const signed = caKey({ state: 'prepared', certDer: Buffer.from('signed later') });
+      await store.putCaKey(signed);
+      expect(await store.listCaKeys()).toEqual([signed]);
+    });
+
+    it('setCaKeyState changes only the state', async () => {
+      const store = await backend.open();
+      await store.putCaKey(caKey({ state: 'prepared' }));
+      await store.setCaKeyState('intermediate-1', 'active');
+      expect(await store.listCaKeys()).toEqual([caKey({ state: 'active' })]);
+      await store.setCaKeyState('intermediate-1', 'retired');
+      expect((await store.listCaKeys())[0]?.state).toBe('retired');
+    });
+
+    it('setCaKeyState of an unknown id is ERR_NOT_FOUND', async () => {
+      const store = await backend.open();
+      expect(await errorOf(store.setCaKeyState('nope', 'active'))).toMatchObject({ code: 'ERR_NOT_FOUND' });
+    });
+  });
+
+  describe('tokens', () => {
+    it('createToken stores the token and its audit entry; getToken returns it', async () => {
+      const store = await backend.open();
+      const record = token({ ipAddresses: ['192.0.2.1'] });
+      await store.createToken(record, audit({ action: 'token.create', subject: record.jti }));
+      expect(await store.getToken(record.jti)).toEqual(record);
+      const entries = await store.listAudit({ action: 'token.create' });
+      expect(entries.map((entry) => entry.subject)).toEqual([record.jti]);
+    });
+
+    it('getToken of an unknown jti is null', async () => {
+      const store = await backend.open();
+      expect(await store.getToken('unknown')).toBeNull();
+    });
+
+    it('a duplicate jti is ERR_STORE and writes no audit entry', async () => {
+      const store = await backend.open();
+      const record = token();
+      await store.createToken(record, audit({ action: 'token.create' }));
+      const error = await errorOf(store.createToken({ ...record, createdBy: 'someone-else' }, audit({ action: 'token.create' })));
+      expect(error).toMatchObject({ code: 'ERR_STORE' });
+      expect((error as Error).cause).toBeDefined();
+      expect(await store.getToken(record.jti)).toEqual(record);
+      expect(await store.listAudit({ action: 'token.create' })).toHaveLength(1);
+    });
+  });
+
+  describe('redeemTokenAndInsertCertificate', () => {
+    it('ok: marks the token used and stores the certificate and the audit entry', async () => {
+      const store = await storeWithIssuer(backend);
+      const record = token();
+      await store.createToken(record, audit({ action: 'token.create' }));
+      const cert = certificate({ origin: `enroll:${record.jti}` });
+      const usedAt = at(5 * 60_000 + 1);
+      expect(await store.redeemTokenAndInsertCertificate(record.jti, usedAt, cert, audit({ action: 'enroll' }))).toBe('ok');
+      expect(await store.getToken(record.jti)).toEqual({ ...record, usedAt, usedBySerial: cert.serial });
+      expect(await store.getCertificate(cert.serial)).toEqual(cert);
+      expect(await store.listAudit({ action: 'enroll' })).toHaveLength(1);
+    });
+
+    it('a second redeem is token-used and writes nothing', async () => {
+      const store = await storeWithIssuer(backend);
+      const record = token();
+      await store.createToken(record, audit());
+      const first = certificate();
+      await store.redeemTokenAndInsertCertificate(record.jti, at(1), first, audit({ action: 'enroll' }));
+      const second = certificate();
+      expect(await store.redeemTokenAndInsertCertificate(record.jti, at(2), second, audit({ action: 'enroll' }))).toBe(
+        'token-used',
+      );
+      expect(await store.getCertificate(second.serial)).toBeNull();
+      expect(await store.getToken(record.jti)).toMatchObject({ usedAt: at(1), usedBySerial: first.serial });
+      expect(await store.listAudit({ action: 'enroll' })).toHaveLength(1);
+    });
+
+    it('an unknown jti is token-unknown and writes nothing', async () => {
+      const store = await storeWithIssuer(backend);
+      const cert = certificate();
+      expect(await store.redeemTokenAndInsertCertificate('never-issued', T0, cert, audit({ action: 'enroll' }))).toBe(
+        'token-unknown',
+      );
+      expect(await store.getCertificate(cert.serial)).toBeNull();
+      expect(await store.getToken('never-issued')).toBeNull();
+      expect(await store.listAudit({ action: 'enroll' })).toEqual([]);
+    });
+
+    it('a duplicate serial is ERR_SERIAL_COLLISION and leaves the token unused', async () => {
+      const store = await storeWithIssuer(backend);
+      const existing = certificate({ spiffeId: 'spiffe://example.org/first' });
+      await store.insertCertificate(existing, audit({ action: 'issue' }));
+      const record = token();
+      await store.createToken(record, audit());
+      const clash = certificate({ serial: existing.serial, spiffeId: 'spiffe://example.org/second' });
+
+      const error = await errorOf(store.redeemTokenAndInsertCertificate(record.jti, at(1), clash, audit({ action: 'enroll' })));
+      expect(error).toMatchObject({ code: 'ERR_SERIAL_COLLISION' });
+      expect(await store.getToken(record.jti)).toEqual(record);
+      expect(await store.getCertificate(existing.serial)).toEqual(existing);
+      expect(await store.listAudit({ action: 'enroll' })).toEqual([]);
+
+      // The token is still good for a retry with a fresh serial.
+      const retry = certificate();
+      expect(await store.redeemTokenAndInsertCertificate(record.jti, at(2), retry, audit({ action: 'enroll' }))).toBe('ok');
+      expect(await store.getToken(record.jti)).toMatchObject({ usedAt: at(2), usedBySerial: retry.serial });
+    });
+  });
+
+  describe('certificates', () => {
+    it('insertCertificate round-trips every field, including empty arrays', async () => {
+      const store = await storeWithIssuer(backend);
+      const plain = certificate({ dnsNames: [], ipAddresses: [], der: Buffer.alloc(0), origin: 'serve', kind: 'ca-server' });
+      const full = certificate({ origin: 'renew:00ab' });
+      await store.insertCertificate(plain, audit({ action: 'issue' }));
+      await store.insertCertificate(full, audit({ action: 'issue' }));
+      expect(await store.getCertificate(plain.serial)).toEqual(plain);
+      const stored = await store.getCertificate(full.serial);
+      expect(stored).toEqual(full);
+      expect(stored?.der.equals(full.der)).toBe(true);
+      expect(stored?.notBefore.getTime()).toBe(T0.getTime());
+      expect(await store.listAudit({ action: 'issue' })).toHaveLength(2);
+    });
+
+    it('a duplicate serial is ERR_SERIAL_COLLISION; the first certificate stays, no audit entry', async () => {
+      const store = await storeWithIssuer(backend);
+      const first = certificate();
+      await store.insertCertificate(first, audit({ action: 'issue' }));
+      const error = await errorOf(store.insertCertificate(certificate({ serial: first.serial, kind: 'admin' }), audit({ action: 'issue' })));
+      expect(error).toMatchObject({ code: 'ERR_SERIAL_COLLISION' });
+      expect(await store.getCertificate(first.serial)).toEqual(first);
+      expect(await store.listAudit({ action: 'issue' })).toHaveLength(1);
+    });
+
+    it('a certificate naming an unknown issuer key is refused (ERR_STORE)', async () => {
+      const store = await backend.open();
+      const cert = certificate({ issuerKeyId: 'no-such-key' });
+      expect(await errorOf(store.insertCertificate(cert, audit({ action: 'issue' })))).toMatchObject({ code: 'ERR_STORE' });
+      expect(await store.getCertificate(cert.serial)).toBeNull();
+      expect(await store.listAudit({ action: 'issue' })).toEqual([]);
+    });
+
+    it('getCertificate of an unknown serial is null', async () => {
+      const store = await backend.open();
+      expect(await store.getCertificate('00ff')).toBeNull();
+    });
+
+    describe('listCertificates', () => {
+      const alice = 'spiffe://example.org/alice';
+      const bob = 'spiffe://example.org/bob';
+      // created in this order; the list is newest first.
+      const a = certificate({ serial: '0a', spiffeId: alice, createdAt: at(0) });
+      const b = certificate({ serial: '0b', spiffeId: alice, createdAt: at(1) });
+      const c = certificate({ serial: '0c', spiffeId: bob, kind: 'admin', createdAt: at(2) });
+      const d = certificate({ serial: '0d', spiffeId: bob, notBefore: at(-3 * DAY), notAfter: at(-2 * DAY), createdAt: at(3) });
+      const e = certificate({ serial: '0e', spiffeId: alice, notBefore: at(2 * DAY), notAfter: at(3 * DAY), createdAt: at(4) });
+      const revokedB = { ...b, status: 'revoked' as const, revokedAt: at(HOUR), revocationReason: 'keyCompromise' };
+
+      async function populated(): Promise<Store> {
+        const store = await storeWithIssuer(backend);
+        for (const cert of [a, b, c, d, e]) await store.insertCertificate(cert, audit({ action: 'issue' }));
+        await store.revokeCertificate(b.serial, at(HOUR), 'keyCompromise', audit({ action: 'revoke' }));
+        return store;
+      }
+      const serials = (records: { serial: string }[]): string[] => records.map((record) => record.serial);
+
+      it('without a filter: all, newest first, records intact', async () => {
+        const store = await populated();
+        expect(await store.listCertificates({})).toEqual([e, d, c, revokedB, a]);
+      });
+
+      it('filters by spiffeId, status, kind and combinations', async () => {
+        const store = await populated();
+        expect(serials(await store.listCertificates({ spiffeId: alice }))).toEqual(['0e', '0b', '0a']);
+        expect(serials(await store.listCertificates({ status: 'revoked' }))).toEqual(['0b']);
+        expect(serials(await store.listCertificates({ status: 'valid' }))).toEqual(['0e', '0d', '0c', '0a']);
+        expect(serials(await store.listCertificates({ kind: 'admin' }))).toEqual(['0c']);
+        expect(serials(await store.listCertificates({ spiffeId: alice, status: 'valid' }))).toEqual(['0e', '0a']);
+        expect(serials(await store.listCertificates({ spiffeId: bob, kind: 'workload' }))).toEqual(['0d']);
+        expect(await store.listCertificates({ spiffeId: 'spiffe://example.org/nobody' })).toEqual([]);
+      });
+
+      it('validAt keeps certificates whose window contains the instant, both ends included', async () => {
+        const store = await populated();
+        expect(serials(await store.listCertificates({ validAt: at(HOUR) }))).toEqual(['0c', '0b', '0a']);
+        expect(serials(await store.listCertificates({ validAt: at(-2 * DAY) }))).toEqual(['0d']);
+        expect(serials(await store.listCertificates({ validAt: at(2 * DAY) }))).toEqual(['0e']);
+        expect(serials(await store.listCertificates({ validAt: at(DAY) }))).toEqual(['0c', '0b', '0a']);
+        expect(serials(await store.listCertificates({ validAt: at(DAY + 1) }))).toEqual([]);
+        expect(serials(await store.listCertificates({ validAt: at(HOUR), status: 'valid' }))).toEqual(['0c', '0a']);
+      });
+
+      it('pages with limit and offset', async () => {
+        const store = await populated();
+        expect(serials(await store.listCertificates({ limit: 2 }))).toEqual(['0e', '0d']);
+        expect(serials(await store.listCertificates({ limit: 2, offset: 2 }))).toEqual(['0c', '0b']);
+        expect(serials(await store.listCertificates({ offset: 3 }))).toEqual(['0b', '0a']);
+        expect(serials(await store.listCertificates({ limit: 0 }))).toEqual([]);
+        expect(serials(await store.listCertificates({ spiffeId: alice, limit: 1, offset: 1 }))).toEqual(['0b']);
+      });
+
+      it('rejects a negative or fractional limit/offset with RangeError', async () => {
+        const store = await backend.open();
+        await expect(store.listCertificates({ limit: -1 })).rejects.toBeInstanceOf(RangeError);
+        await expect(store.listCertificates({ offset: 1.5 })).rejects.toBeInstanceOf(RangeError);
+      });
+    });
+  });
+
+  describe('revokeCertificate', () => {
+    it('revokes a valid certificate, returns it after the change, writes the audit entry', async () => {
+      const store = await storeWithIssuer(backend);
+      const cert = certificate();
+      await store.insertCertificate(cert, audit({ action: 'issue' }));
+      const revoked = { ...cert, status: 'revoked' as const, revokedAt: at(HOUR + 7), revocationReason: 'superseded' };
+      expect(await store.revokeCertificate(cert.serial, at(HOUR + 7), 'superseded', audit({ action: 'revoke' }))).toEqual(revoked);
+      expect(await store.getCertificate(cert.serial)).toEqual(revoked);
+      expect(await store.listAudit({ action: 'revoke' })).toHaveLength(1);
+    });
+
+    it('an unknown serial gives null and writes nothing', async () => {
+      const store = await storeWithIssuer(backend);
+      expect(await store.revokeCertificate('00dead', T0, 'unspecified', audit({ action: 'revoke' }))).toBeNull();
+      expect(await store.listAudit({ action: 'revoke' })).toEqual([]);
+    });
+
+    it('an already revoked certificate keeps its first revokedAt and reason', async () => {
+      const store = await storeWithIssuer(backend);
+      const cert = certificate();
+      await store.insertCertificate(cert, audit({ action: 'issue' }));
+      await store.revokeCertificate(cert.serial, at(HOUR), 'keyCompromise', audit({ action: 'revoke' }));
+      const again = await store.revokeCertificate(cert.serial, at(2 * HOUR), 'superseded', audit({ action: 'revoke' }));
+      expect(again).toEqual({ ...cert, status: 'revoked', revokedAt: at(HOUR), revocationReason: 'keyCompromise' });
+    });
+  });
+
+  describe('revokeIdentity', () => {
+    it('revokes the valid, unexpired certificates of that identity only, and returns them', async () => {
+      const store = await storeWithIssuer(backend);
+      const alice = 'spiffe://example.org/alice';
+      const when = at(HOUR);
+      const current = certificate({ serial: '01', spiffeId: alice, createdAt: at(1) });
+      const endsNow = certificate({ serial: '02', spiffeId: alice, notAfter: when, createdAt: at(2) });
+      const expired = certificate({ serial: '03', spiffeId: alice, notBefore: at(-2 * DAY), notAfter: at(-DAY), createdAt: at(3) });
+      const earlierRevoked = certificate({ serial: '04', spiffeId: alice, createdAt: at(4) });
+      const otherIdentity = certificate({ serial: '05', spiffeId: 'spiffe://example.org/bob', createdAt: at(5) });
+      for (const cert of [current, endsNow, expired, earlierRevoked, otherIdentity]) {
+        await store.insertCertificate(cert, audit({ action: 'issue' }));
+      }
+      await store.revokeCertificate('04', at(10), 'keyCompromise', audit({ action: 'revoke' }));
+
+      const result = await store.revokeIdentity(alice, when, 'cessationOfOperation', audit({ action: 'revoke.identity' }));
+      const revokedNow = { status: 'revoked' as const, revokedAt: when, revocationReason: 'cessationOfOperation' };
+      expect(result).toEqual([
+        { ...endsNow, ...revokedNow },
+        { ...current, ...revokedNow },
+      ]);
+      expect(await store.getCertificate('03')).toEqual(expired);
+      expect(await store.getCertificate('04')).toMatchObject({ revokedAt: at(10), revocationReason: 'keyCompromise' });
+      expect(await store.getCertificate('05')).toEqual(otherIdentity);
+      expect(await store.listAudit({ action: 'revoke.identity' })).toHaveLength(1);
+    });
+
+    it('an identity with nothing to revoke gives [] and still records the audit entry', async () => {
+      const store = await storeWithIssuer(backend);
+      expect(await store.revokeIdentity('spiffe://example.org/nobody', T0, 'unspecified', audit({ action: 'revoke.identity' }))).toEqual([]);
+      expect(await store.listAudit({ action: 'revoke.identity' })).toHaveLength(1);
+    });
+  });
+
+  describe('audit log', () => {
+    it('appendAudit / listAudit round-trip entries in append order with increasing ids', async () => {
+      const store = await backend.open();
+      const entries = [
+        audit({ action: 'enroll', subject: 'spiffe://example.org/a', actor: 'peer:10.0.0.1', peer: '10.0.0.1:5555', at: at(3) }),
+        audit({
+          action: 'renew',
+          outcome: 'refused',
+          code: 'ERR_CERT_REVOKED',
+          detail: { serial: '0a', sans: ['a', 'b'], nested: { n: 1.5, ok: true, none: null } },
+          at: at(1),
+        }),
+        audit({ action: 'enroll', outcome: 'error', code: 'ERR_INTERNAL', at: at(2) }),
+      ];
+      for (const entry of entries) await store.appendAudit(entry);
+      const listed = await store.listAudit({});
+      expect(listed.map(({ id: _id, ...entry }) => entry)).toEqual(entries);
+      const ids = listed.map((record) => record.id);
+      expect(ids.every((id) => Number.isSafeInteger(id))).toBe(true);
+      expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+      expect(new Set(ids).size).toBe(3);
+    });
+
+    it('filters by action, pages with afterId and limit', async () => {
+      const store = await backend.open();
+      for (const action of ['enroll', 'renew', 'enroll', 'revoke', 'enroll']) await store.appendAudit(audit({ action }));
+      const idsOf = (records: { id: number }[]): number[] => records.map((record) => record.id);
+      const ids = idsOf(await store.listAudit({}));
+      expect(ids).toHaveLength(5);
+      const [id1 = 0, id2 = 0, id3 = 0, id4 = 0, id5 = 0] = ids;
+      expect(idsOf(await store.listAudit({ action: 'enroll' }))).toEqual([id1, id3, id5]);
+      expect(idsOf(await store.listAudit({ afterId: id2 }))).toEqual([id3, id4, id5]);
+      expect(idsOf(await store.listAudit({ action: 'enroll', afterId: id1, limit: 1 }))).toEqual([id3]);
+      expect(idsOf(await store.listAudit({ limit: 2 }))).toEqual([id1, id2]);
+      expect(await store.listAudit({ afterId: id5 })).toEqual([]);
+      expect(await store.listAudit({ action: 'nothing' })).toEqual([]);
+    });
+  });
+
+  it('close is idempotent', async () => {
+    const store = await backend.open();
+    await store.close();
+    await store.close();
+  });
+});
