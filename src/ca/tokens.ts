@@ -108,7 +108,7 @@ function mapJoseError(error: unknown): TlsmeshError {
     }
     return new TlsmeshError('ERR_TOKEN_MALFORMED', `token claim "${error.claim}" is missing or invalid`, { cause: error });
   }
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed || error instanceof joseErrors.JOSEAlgNotAllowed) {
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed || error instanceof joseErrors.JOSEAlgNotAllowed || error instanceof joseErrors.JOSENotSupported) {
     return new TlsmeshError('ERR_TOKEN_INVALID', 'token signature does not verify with this CA\'s token key', { cause: error });
   }
   return new TlsmeshError('ERR_TOKEN_MALFORMED', 'token is not a well-formed JWT', { cause: error });
