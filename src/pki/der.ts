@@ -82,7 +82,10 @@ export function smallInteger(value: number): Buffer {
 
 export function oid(dotted: string): Buffer {
   const arcs = dotted.split('.').map(Number);
-  if (arcs.length < 2 || arcs.some((arc) => !Number.isSafeInteger(arc) || arc < 0)) throw new TypeError(`bad OID ${dotted}`);
+  // Decimal arcs only (Number('') is 0, Number('0x10') is 16); X.690 §8.19.4 limits the first two.
+  if (!/^\d+(\.\d+)+$/.test(dotted) || arcs.some((arc) => !Number.isSafeInteger(arc)) || arcs[0]! > 2 || (arcs[0]! < 2 && arcs[1]! >= 40)) {
+    throw new TypeError(`bad OID ${dotted}`);
+  }
   const out: number[] = [];
   const pushArc = (arc: number): void => {
     const chunk: number[] = [arc & 0x7f];

@@ -4,7 +4,8 @@ import { TlsmeshError } from '../errors.js';
 
 export function ipToBytes(text: string): Buffer {
   if (isIPv4(text)) return Buffer.from(text.split('.').map(Number));
-  if (isIPv6(text)) {
+  // node:net accepts a zone ID (fe80::1%eth0); it cannot go in a certificate, so it is refused.
+  if (isIPv6(text) && !text.includes('%')) {
     let value = text;
     // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
     const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(value);
@@ -52,8 +53,11 @@ const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 /** Lowercased DNS name; LDH labels only, no wildcard, at most 253 characters. */
 export function canonicalDnsName(name: string): string {
+  // ASCII is checked before lowercasing: toLowerCase() folds U+212A (Kelvin sign) into "k".
+  const ascii = /^[\x21-\x7e]*$/.test(name);
   const lower = name.toLowerCase().replace(/\.$/, '');
-  if (lower.length === 0 || lower.length > 253 || !lower.split('.').every((label) => DNS_LABEL.test(label))) {
+  const looksLikeIp = /^[0-9.]+$/.test(lower); // an address belongs in an IP SAN, not a DNS SAN
+  if (!ascii || looksLikeIp || lower.length === 0 || lower.length > 253 || !lower.split('.').every((label) => DNS_LABEL.test(label))) {
     throw new TlsmeshError('ERR_SAN_INVALID', `"${name}" is not a valid DNS name (letters, digits and hyphens; no wildcards)`);
   }
   return lower;

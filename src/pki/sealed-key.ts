@@ -30,6 +30,15 @@ function deriveKey(passphrase: string, salt: Buffer, params: { N: number; r: num
   });
 }
 
+/**
+ * Parameters node's scrypt accepts within our memory cap, and p small enough to bound CPU. Checked
+ * before calling it: node's own check of bad parameters leaves an OpenSSL error queued that makes
+ * the next, valid, key operation fail.
+ */
+function scryptParamsOk({ N, r, p }: Envelope): boolean {
+  return [N, r, p].every(Number.isSafeInteger) && N > 1 && (N & (N - 1)) === 0 && r >= 1 && p >= 1 && p <= 16 && 128 * N * r <= SCRYPT.maxmem;
+}
+
 export function checkPassphrase(passphrase: string | undefined): string {
   if (passphrase === undefined || passphrase.length === 0) {
     throw new TlsmeshError('ERR_PASSPHRASE', 'no CA key passphrase given: set TLSMESH_CA_PASSPHRASE or pass --passphrase-file');
@@ -70,11 +79,12 @@ export async function openPrivateKey(sealed: string, passphrase: string, label: 
   } catch (cause) {
     throw new TlsmeshError('ERR_PASSPHRASE', `sealed key "${label}" is not a tlsmesh key envelope`, { cause });
   }
-  if (envelope.v !== 1 || envelope.kdf !== 'scrypt' || envelope.N > 2 ** 20) {
-    throw new TlsmeshError('ERR_PASSPHRASE', `sealed key "${label}" uses an unknown envelope version`);
+  if (envelope?.v !== 1 || envelope.kdf !== 'scrypt' || !scryptParamsOk(envelope)) {
+    throw new TlsmeshError('ERR_PASSPHRASE', `sealed key "${label}" uses an unknown envelope version or parameters`);
   }
-  const key = await deriveKey(passphrase, Buffer.from(envelope.salt, 'base64'), envelope);
   try {
+    // Inside the try: a damaged envelope (a field missing or not a string) is ERR_PASSPHRASE too.
+    const key = await deriveKey(passphrase, Buffer.from(envelope.salt, 'base64'), envelope);
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(envelope.iv, 'base64'));
     decipher.setAAD(Buffer.from(label));
     decipher.setAuthTag(Buffer.from(envelope.tag, 'base64'));

@@ -87,5 +87,6 @@ export function parseWorkloadId(value: string, trustDomain: string): SpiffeId {
 }
 
 export function spiffeIdOf(trustDomain: string, path: string): string {
-  return parseSpiffeId(`${SCHEME}${trustDomain}${path}`).uri;
+  if (path !== '' && !path.startsWith('/')) throw new TlsmeshError('ERR_SPIFFE_ID_INVALID', `path "${path}" must start with "/"`);
+  return parseSpiffeId(`${SCHEME}${validateTrustDomain(trustDomain)}${path}`).uri;
 }
