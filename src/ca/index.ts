@@ -1,0 +1,24 @@
+/**
+ * tlsmesh/ca: the certificate authority — authority logic, configuration, data directory, server.
+ *
+ * @example
+ * const config = resolveCaConfig(dataDir, await readCaFile(dataDir));
+ * const ca = await startCa({ config, passphrase: process.env.TLSMESH_CA_PASSPHRASE! });
+ */
+export { Authority, DEFAULT_LIFETIMES } from './authority.js';
+export type { AuthorityOptions, Caller, IssuedCertificate, Lifetimes, TokenRequest } from './authority.js';
+export { caFileSchema, CONFIG_FILE, DEFAULT_LISTEN, parseListen, readCaFile, readPassphrase, resolveCaConfig } from './config.js';
+export type { CaConfig, CaConfigOverrides, CaFileConfig } from './config.js';
+export { caPaths, initDataDir } from './data-dir.js';
+export type { InitDataDirOptions, InitDataDirResult } from './data-dir.js';
+export { formatDuration, parseDuration } from './duration.js';
+export { adminSpiffeId, caSpiffeId, enrollAudience, RESERVED_PATH_PREFIX } from './identities.js';
+export { DEFAULT_CA_LIFETIMES, initCa } from './init.js';
+export type { CaLifetimes, InitCaOptions, InitCaResult } from './init.js';
+export { Keyring } from './keyring.js';
+export { grantNames } from './name-policy.js';
+export type { GrantedNames, NameAllowance } from './name-policy.js';
+export { startCa } from './server.js';
+export type { RunningCa, StartCaOptions } from './server.js';
+export { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, mintToken, verifyToken } from './tokens.js';
+export type { TokenClaims } from './tokens.js';

@@ -1,0 +1,6 @@
+/**
+ * tlsmesh: mutual TLS between services. The package's parts are subpaths — `tlsmesh/pki`,
+ * `tlsmesh/ca`, `tlsmesh/store`, `tlsmesh/client`; this entry holds what every part shares.
+ */
+export { ERROR_REGISTRY, isTlsmeshError, TlsmeshError } from './errors.js';
+export type { ErrorCode } from './errors.js';
