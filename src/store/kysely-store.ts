@@ -10,6 +10,7 @@ import { Migrator, type Kysely } from 'kysely';
 import { TlsmeshError } from '../errors.js';
 import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backend.js';
 import { createMigrationProvider } from './migrations.js';
+import type { SqliteGroupCommit } from './sqlite-group-commit.js';
 import {
   fromAuditRow,
   fromCaKeyRow,
@@ -42,9 +43,13 @@ export class KyselyStore implements Store {
   readonly #db: Db;
   #closed: Promise<void> | undefined;
 
-  constructor(db: Db, backend: StoreBackend) {
+  /** SQLite only: issuance writes committed in groups (sqlite-group-commit.ts). */
+  readonly #groupCommit: SqliteGroupCommit | undefined;
+
+  constructor(db: Db, backend: StoreBackend, groupCommit?: SqliteGroupCommit) {
     this.#db = db;
     this.backend = backend;
+    this.#groupCommit = groupCommit;
   }
 
   async migrate(): Promise<void> {
@@ -145,6 +150,23 @@ export class KyselyStore implements Store {
     certificate: CertificateRecord,
     audit: AuditEntry,
   ): Promise<RedeemResult> {
+    const groupCommit = this.#groupCommit;
+    if (groupCommit) {
+      return this.#run('redeemTokenAndInsertCertificate', (db) =>
+        groupCommit.run((sql): RedeemResult => {
+          const marked = sql.run(
+            db.updateTable('tokens').set({ used_at: toEpochMs(usedAt), used_by_serial: certificate.serial }).where('jti', '=', jti).where('used_at', 'is', null),
+          );
+          if (marked === 0) {
+            const existing = sql.first(db.selectFrom('tokens').select('jti').where('jti', '=', jti));
+            return existing === undefined ? 'token-unknown' : 'token-used';
+          }
+          withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
+          sql.run(db.insertInto('audit_log').values(toAuditRow(audit)));
+          return 'ok';
+        }),
+      );
+    }
     return this.#run('redeemTokenAndInsertCertificate', (db) =>
       db.transaction().execute(async (trx): Promise<RedeemResult> => {
         // The conditional UPDATE is the single-use check. On PostgreSQL a concurrent redeemer of
@@ -169,6 +191,15 @@ export class KyselyStore implements Store {
   }
 
   insertCertificate(certificate: CertificateRecord, audit: AuditEntry): Promise<void> {
+    const groupCommit = this.#groupCommit;
+    if (groupCommit) {
+      return this.#run('insertCertificate', (db) =>
+        groupCommit.run((sql) => {
+          withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
+          sql.run(db.insertInto('audit_log').values(toAuditRow(audit)));
+        }),
+      );
+    }
     return this.#run('insertCertificate', (db) =>
       db.transaction().execute(async (trx) => {
         await insertCertificateRow(trx, certificate);
@@ -289,16 +320,29 @@ function storeError(operation: string, cause: unknown): TlsmeshError {
 }
 
 async function insertCertificateRow(db: Db, certificate: CertificateRecord): Promise<void> {
+  await withCollisionCheckAsync(certificate, () => db.insertInto('certificates').values(toCertificateRow(certificate)).execute());
+}
+
+/** `serial` is the only unique key of the table, so any unique violation there is a collision. */
+function collisionOrSame(certificate: CertificateRecord, error: unknown): unknown {
+  return isUniqueViolation(error)
+    ? new TlsmeshError('ERR_SERIAL_COLLISION', `a certificate with serial ${certificate.serial} already exists`, { cause: error })
+    : error;
+}
+
+function withCollisionCheck<T>(certificate: CertificateRecord, insert: () => T): T {
   try {
-    await db.insertInto('certificates').values(toCertificateRow(certificate)).execute();
+    return insert();
   } catch (error) {
-    // `serial` is the only unique key of the table, so any unique violation here is a collision.
-    if (isUniqueViolation(error)) {
-      throw new TlsmeshError('ERR_SERIAL_COLLISION', `a certificate with serial ${certificate.serial} already exists`, {
-        cause: error,
-      });
-    }
-    throw error;
+    throw collisionOrSame(certificate, error);
+  }
+}
+
+async function withCollisionCheckAsync<T>(certificate: CertificateRecord, insert: () => Promise<T>): Promise<T> {
+  try {
+    return await insert();
+  } catch (error) {
+    throw collisionOrSame(certificate, error);
   }
 }
 

@@ -1,0 +1,77 @@
+/**
+ * SQLite group commit: writes issued in the same event-loop turn share one transaction, and a
+ * failing operation inside it (a serial collision) rolls back alone — its token stays unused —
+ * while the others commit.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteStore, type Store } from '../../src/store/index.js';
+import { audit, caKey, certificate, token } from './records.js';
+
+describe('SQLite group commit', () => {
+  let dir: string;
+  let store: Store;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tlsmesh-group-'));
+    store = await openSqliteStore({ path: join(dir, 'ca.db') });
+    await store.migrate();
+    await store.putCaKey(caKey());
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a collision in the middle of a batch fails alone; the rest commit', async () => {
+    const tokens = Array.from({ length: 20 }, (_, i) => token({ jti: `jti-${i}` }));
+    for (const record of tokens) await store.createToken(record, audit({ action: 'token.create' }));
+    const taken = certificate();
+    await store.insertCertificate(taken, audit());
+
+    // All twenty start in one turn, so they land in one batch; number 7 reuses a serial.
+    const results = await Promise.allSettled(
+      tokens.map((record, i) =>
+        store.redeemTokenAndInsertCertificate(record.jti, new Date(), certificate(i === 7 ? { serial: taken.serial } : {}), audit({ action: 'enroll', subject: record.jti })),
+      ),
+    );
+    expect(results.map((result) => (result.status === 'fulfilled' ? result.value : (result.reason as { code: string }).code))).toEqual(
+      tokens.map((_, i) => (i === 7 ? 'ERR_SERIAL_COLLISION' : 'ok')),
+    );
+    expect((await store.getToken('jti-7'))?.usedAt).toBeNull();
+    expect((await store.getToken('jti-8'))?.usedAt).not.toBeNull();
+    const enrolAudit = await store.listAudit({ action: 'enroll', limit: 100 });
+    expect(enrolAudit.map((entry) => entry.subject).sort()).toEqual(tokens.filter((_, i) => i !== 7).map((record) => record.jti).sort());
+    // The failed one can be retried with a fresh serial.
+    expect(await store.redeemTokenAndInsertCertificate('jti-7', new Date(), certificate(), audit())).toBe('ok');
+  });
+
+  it('redeeming one token twice in one batch: exactly one wins', async () => {
+    await store.createToken(token({ jti: 'twice' }), audit());
+    const results = await Promise.all([
+      store.redeemTokenAndInsertCertificate('twice', new Date(), certificate(), audit()),
+      store.redeemTokenAndInsertCertificate('twice', new Date(), certificate(), audit()),
+      store.redeemTokenAndInsertCertificate('unknown', new Date(), certificate(), audit()),
+    ]);
+    expect(results).toEqual(['ok', 'token-used', 'token-unknown']);
+  });
+
+  it('when the batch cannot commit, every operation in it fails with ERR_STORE and nothing is kept', async () => {
+    for (let i = 0; i < 3; i++) await store.createToken(token({ jti: `locked-${i}` }), audit());
+    // Another process holds the write lock for longer than the busy timeout lets us wait.
+    const other = new Database(join(dir, 'ca.db'));
+    other.pragma('busy_timeout = 0');
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const results = await Promise.allSettled([0, 1, 2].map((i) => store.redeemTokenAndInsertCertificate(`locked-${i}`, new Date(), certificate(), audit())));
+      expect(results.map((result) => (result.status === 'rejected' ? (result.reason as { code: string }).code : result.value))).toEqual(['ERR_STORE', 'ERR_STORE', 'ERR_STORE']);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    for (let i = 0; i < 3; i++) expect((await store.getToken(`locked-${i}`))?.usedAt).toBeNull();
+  }, 30_000);
+});
