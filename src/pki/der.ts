@@ -124,31 +124,33 @@ export interface DerNode {
   content: Buffer;
 }
 
+// A function, not a closure inside readNode: readNode runs for every DER node of every CSR.
+function malformedAt(code: ErrorCode, offset: number, why: string): never {
+  throw new TlsmeshError(code, `malformed DER at byte ${offset}: ${why}`);
+}
+
 /**
  * Reads one TLV at `offset`. Errors are TlsmeshError with the code the caller chose, so a broken
  * CSR reports ERR_CSR_MALFORMED and not a generic parse error.
  */
 export function readNode(input: Buffer, offset: number, code: ErrorCode): DerNode {
-  const fail = (why: string): never => {
-    throw new TlsmeshError(code, `malformed DER at byte ${offset}: ${why}`);
-  };
-  if (offset + 2 > input.length) fail('truncated header');
+  if (offset + 2 > input.length) malformedAt(code, offset, 'truncated header');
   const tag = input[offset]!;
-  if ((tag & 0x1f) === 0x1f) fail('multi-byte tags are not used here');
+  if ((tag & 0x1f) === 0x1f) malformedAt(code, offset, 'multi-byte tags are not used here');
   let length = input[offset + 1]!;
   let header = 2;
-  if (length === 0x80) fail('indefinite length is not DER');
+  if (length === 0x80) malformedAt(code, offset, 'indefinite length is not DER');
   if (length > 0x80) {
     const count = length & 0x7f;
-    if (count > 4) fail('length too large');
-    if (offset + 2 + count > input.length) fail('truncated length');
+    if (count > 4) malformedAt(code, offset, 'length too large');
+    if (offset + 2 + count > input.length) malformedAt(code, offset, 'truncated length');
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + input[offset + 2 + i]!;
-    if (length < 0x80 || input[offset + 2] === 0) fail('non-minimal length');
+    if (length < 0x80 || input[offset + 2] === 0) malformedAt(code, offset, 'non-minimal length');
     header += count;
   }
   const end = offset + header + length;
-  if (end > input.length) fail('length past end of input');
+  if (end > input.length) malformedAt(code, offset, 'length past end of input');
   return { tag, raw: input.subarray(offset, end), content: input.subarray(offset + header, end) };
 }
 

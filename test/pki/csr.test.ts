@@ -8,6 +8,7 @@ import type { ErrorCode } from '../../src/errors.js';
 import { createCsr, csrDer, MAX_CSR_BYTES, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
 import { bitString, readChildren, readWhole, sequence } from '../../src/pki/der.js';
 import type { KeyDescription } from '../../src/pki/keys.js';
+import * as keysModule from '../../src/pki/keys.js';
 import { expectCode, KEY_TYPES_UNDER_TEST, openssl, oracle, pem, scratchDir, testKey, type Scratch } from './support.js';
 
 const x509 = oracle();
@@ -458,5 +459,34 @@ describe('parseCsr refusals', () => {
       },
     ];
     it.each(variants)('$name', ({ build, code }) => expectCode(() => parseCsr(build()), code));
+  });
+});
+
+describe('publicKeyFromSpki: the JWK fast path agrees with OpenSSL DER decoding', () => {
+  const { publicKeyFromSpki } = keysModule;
+  it.each(['p256', 'p384', 'ed25519', 'rsa2048'] as const)('ok/%s gives the same key as DER import', (type) => {
+    const { publicKey } = keysModule.generateKeyPair(type);
+    const spki = publicKey.export({ format: 'der', type: 'spki' });
+    const fast = publicKeyFromSpki(spki);
+    expect(fast.export({ format: 'der', type: 'spki' }).equals(spki)).toBe(true);
+    expect(fast.asymmetricKeyType).toBe(publicKey.asymmetricKeyType);
+  });
+
+  it('fail/a P-256 point that is not on the curve is refused', () => {
+    const { publicKey } = keysModule.generateKeyPair('p256');
+    const spki = Buffer.from(publicKey.export({ format: 'der', type: 'spki' }));
+    spki[spki.length - 1]! ^= 0x01; // move y off the curve
+    expectCode(() => publicKeyFromSpki(spki), 'ERR_KEY_UNSUPPORTED');
+  });
+
+  it('ok/a compressed P-256 point takes the DER path and still works', () => {
+    const { publicKey } = keysModule.generateKeyPair('p256');
+    const jwk = publicKey.export({ format: 'jwk' });
+    const x = Buffer.from(jwk.x!, 'base64url');
+    const y = Buffer.from(jwk.y!, 'base64url');
+    const compressed = Buffer.concat([Buffer.from([0x02 | (y[31]! & 1)]), x]);
+    const prefix = Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex');
+    const key = publicKeyFromSpki(Buffer.concat([prefix, compressed]));
+    expect(key.export({ format: 'jwk' })).toMatchObject({ x: jwk.x, y: jwk.y });
   });
 });
