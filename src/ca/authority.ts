@@ -99,10 +99,10 @@ export class Authority {
   async enroll(input: { token: string; csr: string }, caller: Caller): Promise<IssuedCertificate> {
     const audit = this.auditor('enroll', caller);
     try {
-      const claims = await verifyToken(input.token, {
+      const claims = verifyToken(input.token, {
         trustDomain: this.trustDomain,
         now: this.clock(),
-        keyFor: (kid) => this.keyring.tokenPublicKey(kid),
+        keyFor: (kid) => this.keyring.tokenKey(kid),
       });
       audit.subject = claims.spiffeId;
       audit.detail['jti'] = claims.jti;

@@ -4,6 +4,7 @@
  * elsewhere and the store keeps only the root certificate: a stolen CA server then cannot mint
  * another intermediate.
  */
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { TlsmeshError } from '../errors.js';
 import {
   checkPassphrase,
@@ -80,8 +81,8 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     notAfter: intermediateNotAfter,
   });
 
-  const tokenKey = generateKeyPair('p256'); // ES256 is the only token algorithm
-  const tokenId = keyIdOf('token-signing', tokenKey.publicKey);
+  const tokenKey = createSecretKey(randomBytes(32)); // HS256: see tokens.ts for why
+  const tokenId = keyIdOf('token-signing', tokenKey);
 
   const sealedRoot = await sealCaKey('root', rootId, root.privateKey, passphrase);
   const storedTrustDomain = await store.initMeta('trust_domain', trustDomain);
@@ -113,7 +114,7 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     kind: 'token-signing',
     state: 'active',
     certDer: null,
-    encryptedKey: await sealCaKey('token-signing', tokenId, tokenKey.privateKey, passphrase),
+    encryptedKey: await sealCaKey('token-signing', tokenId, tokenKey, passphrase),
     notBefore,
     notAfter: intermediateNotAfter,
     createdAt: now,

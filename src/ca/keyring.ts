@@ -3,10 +3,11 @@
  * issuance. Holds the active intermediate (as a LeafIssuer, built once), the token-signing keys by
  * key id, and the trust bundle (every root not retired) with its ETag.
  */
-import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { TlsmeshError } from '../errors.js';
 import { certificatesToPem, LeafIssuer, openPrivateKey, sealPrivateKey } from '../pki/index.js';
 import type { CaKeyKind, CaKeyRecord, Store } from '../store/index.js';
+import type { TokenKey } from './tokens.js';
 
 export interface ActiveIssuer {
   record: CaKeyRecord;
@@ -21,8 +22,12 @@ export interface KeyringUrls {
 
 export const sealLabel = (kind: CaKeyKind, id: string): string => `tlsmesh:${kind}:${id}`;
 
-/** Key ids name the kind and the key: `intermediate-<16 hex of SHA-256(SPKI)>`. */
+/**
+ * Key ids name the kind and the key: `intermediate-<16 hex of SHA-256(SPKI)>`. A secret key's id
+ * is random instead: a hash of the secret has no business leaving the CA.
+ */
 export function keyIdOf(kind: CaKeyKind, key: KeyObject): string {
+  if (key.type === 'secret') return `${kind}-${randomBytes(8).toString('hex')}`;
   const spki = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'der', type: 'spki' });
   return `${kind}-${createHash('sha256').update(spki).digest('hex').slice(0, 16)}`;
 }
@@ -37,7 +42,7 @@ export class Keyring {
     readonly issuer: ActiveIssuer,
     readonly roots: readonly Buffer[],
     private readonly tokenKeys: ReadonlyMap<string, KeyObject>,
-    readonly activeTokenKey: { id: string; privateKey: KeyObject },
+    readonly activeTokenKey: TokenKey,
   ) {
     this.bundlePem = certificatesToPem(roots);
     this.bundleEtag = `"${createHash('sha256').update(this.bundlePem).digest('base64url').slice(0, 27)}"`;
@@ -51,7 +56,8 @@ export class Keyring {
     return certificatesToPem([leafDer, this.issuer.certDer]);
   }
 
-  tokenPublicKey(kid: string): KeyObject | undefined {
+  /** The secret that verifies tokens with this key id (HS256), if the key is not retired. */
+  tokenKey(kid: string): KeyObject | undefined {
     return this.tokenKeys.get(kid);
   }
 
@@ -81,15 +87,14 @@ export class Keyring {
         ocspUrl: urls.ocspUrl,
       }),
     };
-    const tokenPrivate = await openPrivateKey(tokenKey.encryptedKey, passphrase, sealLabel('token-signing', tokenKey.id));
+    // Every token key not retired still verifies the tokens it made; only the active one mints.
     const tokenKeys = new Map<string, KeyObject>();
     for (const record of records) {
       if (record.kind !== 'token-signing' || record.state === 'retired' || record.encryptedKey === null) continue;
-      const key = record.id === tokenKey.id ? tokenPrivate : await openPrivateKey(record.encryptedKey, passphrase, sealLabel('token-signing', record.id));
-      tokenKeys.set(record.id, createPublicKey(key));
+      tokenKeys.set(record.id, await openPrivateKey(record.encryptedKey, passphrase, sealLabel('token-signing', record.id)));
     }
     const roots = records.filter((r) => r.kind === 'root' && r.state !== 'retired' && r.certDer !== null).map((r) => r.certDer!);
-    return new Keyring(trustDomain, issuer, roots, tokenKeys, { id: tokenKey.id, privateKey: tokenPrivate });
+    return new Keyring(trustDomain, issuer, roots, tokenKeys, { id: tokenKey.id, key: tokenKeys.get(tokenKey.id)! });
   }
 }
 

@@ -6,7 +6,7 @@
  * Why not encrypted PKCS#8 PEM: OpenSSL's default PBKDF2 with 2048 iterations is cheap to brute
  * force, and it authenticates nothing but the key itself.
  */
-import { createCipheriv, createDecipheriv, createPrivateKey, randomBytes, scrypt, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPrivateKey, createSecretKey, randomBytes, scrypt, type KeyObject } from 'node:crypto';
 import { TlsmeshError } from '../errors.js';
 
 export const MIN_PASSPHRASE_LENGTH = 12;
@@ -22,6 +22,8 @@ interface Envelope {
   iv: string;
   tag: string;
   data: string;
+  /** Absent for PKCS#8 private keys. */
+  form?: 'secret';
 }
 
 function deriveKey(passphrase: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
@@ -49,14 +51,25 @@ export function checkPassphrase(passphrase: string | undefined): string {
   return passphrase;
 }
 
-/** Seals a private key; `label` names its purpose and must be given again to open it. */
+/**
+ * The authenticated data: the purpose label, plus a marker for secret (symmetric) keys, so an
+ * envelope cannot be opened as the other kind of key.
+ */
+const additionalData = (label: string, secret: boolean): Buffer => Buffer.from(secret ? `${label}#secret` : label);
+
+/**
+ * Seals a private key (as PKCS#8) or a secret key (raw bytes); `label` names its purpose and must
+ * be given again to open it.
+ */
 export async function sealPrivateKey(key: KeyObject, passphrase: string, label: string): Promise<string> {
   checkPassphrase(passphrase);
   const salt = randomBytes(16);
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', await deriveKey(passphrase, salt, SCRYPT), iv);
-  cipher.setAAD(Buffer.from(label));
-  const data = Buffer.concat([cipher.update(key.export({ format: 'der', type: 'pkcs8' })), cipher.final()]);
+  const secret = key.type === 'secret';
+  cipher.setAAD(additionalData(label, secret));
+  const plain = secret ? key.export() : key.export({ format: 'der', type: 'pkcs8' });
+  const data = Buffer.concat([cipher.update(plain), cipher.final()]);
   const envelope: Envelope = {
     v: 1,
     kdf: 'scrypt',
@@ -67,11 +80,12 @@ export async function sealPrivateKey(key: KeyObject, passphrase: string, label: 
     iv: iv.toString('base64'),
     tag: cipher.getAuthTag().toString('base64'),
     data: data.toString('base64'),
+    ...(secret ? { form: 'secret' as const } : {}),
   };
   return JSON.stringify(envelope);
 }
 
-/** Opens a sealed key; a wrong passphrase or label is ERR_PASSPHRASE. */
+/** Opens a sealed private or secret key; a wrong passphrase or label is ERR_PASSPHRASE. */
 export async function openPrivateKey(sealed: string, passphrase: string, label: string): Promise<KeyObject> {
   let envelope: Envelope;
   try {
@@ -86,10 +100,11 @@ export async function openPrivateKey(sealed: string, passphrase: string, label: 
     // Inside the try: a damaged envelope (a field missing or not a string) is ERR_PASSPHRASE too.
     const key = await deriveKey(passphrase, Buffer.from(envelope.salt, 'base64'), envelope);
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(envelope.iv, 'base64'));
-    decipher.setAAD(Buffer.from(label));
+    const secret = envelope.form === 'secret';
+    decipher.setAAD(additionalData(label, secret));
     decipher.setAuthTag(Buffer.from(envelope.tag, 'base64'));
-    const pkcs8 = Buffer.concat([decipher.update(Buffer.from(envelope.data, 'base64')), decipher.final()]);
-    return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+    const plain = Buffer.concat([decipher.update(Buffer.from(envelope.data, 'base64')), decipher.final()]);
+    return secret ? createSecretKey(plain) : createPrivateKey({ key: plain, format: 'der', type: 'pkcs8' });
   } catch (cause) {
     throw new TlsmeshError('ERR_PASSPHRASE', `cannot open CA key "${label}": wrong passphrase, or the key was altered`, { cause });
   }

@@ -2,7 +2,7 @@
  * Every bad input the issue names, over real TLS sockets, on SQLite and on PostgreSQL: each gets
  * the right status and stable code, an audit entry with that code, and no certificate.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/ca/tokens.js';
 import { csrDer, toPem } from '../../src/pki/index.js';
@@ -103,9 +103,9 @@ const cases: Case[] = [
     status: 401,
     code: 'ERR_TOKEN_INVALID',
     attempt: async (ca) => {
-      const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      const stranger = createSecretKey(randomBytes(32));
       const now = new Date();
-      const { token } = await mintToken({ id: ca.running.authority.keyring.activeTokenKey.id, privateKey: stranger }, TRUST_DOMAIN, {
+      const { token } = await mintToken({ id: ca.running.authority.keyring.activeTokenKey.id, key: stranger }, TRUST_DOMAIN, {
         spiffeId: id('/a'), dnsNames: [], ipAddresses: [], issuedAt: now, expiresAt: new Date(now.getTime() + 600_000),
       });
       return enroll(token, (await csrFor(id('/a'))).csr);
