@@ -3,6 +3,7 @@
  * store is named), the trust bundle and the admin client credentials; optionally the root key
  * written elsewhere to be kept offline. Directories 0700, files 0600.
  */
+import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -53,6 +54,15 @@ export async function initDataDir(options: InitDataDirOptions): Promise<InitData
   const paths = caPaths(options.dataDir);
   if (await exists(paths.config)) {
     throw new TlsmeshError('ERR_CA_ALREADY_INITIALIZED', `${paths.config} already exists; this data directory holds a CA`);
+  }
+  if (options.offlineRootDir !== undefined) {
+    // Before any key exists: a root key that could not be written out would be lost for good.
+    try {
+      await ensurePrivateDir(options.offlineRootDir);
+      await access(options.offlineRootDir, constants.W_OK);
+    } catch (cause) {
+      throw new TlsmeshError('ERR_CONFIG', `cannot write the offline root into ${options.offlineRootDir}`, { cause });
+    }
   }
   await ensurePrivateDir(options.dataDir);
   const file: CaFileConfig = {

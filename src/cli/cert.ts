@@ -5,7 +5,7 @@ import { TlsmeshError } from '../errors.js';
 import { enrollWithToken, renewCredentials, writeCredentials, type Credentials } from '../client/enroll.js';
 import { credentialPathsIn } from '../client/paths.js';
 import { isKeyType, KEY_TYPES, type KeyType } from '../pki/index.js';
-import { adminClient, readText, spiffeIdOfChain, type ConnectionFlags } from './context.js';
+import { adminClient, ensureWritableDir, readText, spiffeIdOfChain, type ConnectionFlags } from './context.js';
 import { certificatesFromPem, chainProblem, describeCertificate, fetchPeerChain, type CertificateDescription } from './inspect.js';
 import { examples, printJson } from './output.js';
 
@@ -70,7 +70,10 @@ export function registerCertCommands(program: Command): void {
       if (!token?.trim()) throw new TlsmeshError('ERR_TOKEN_MALFORMED', 'no token: pass --token-file FILE or set TLSMESH_TOKEN');
       const url = flags.ca ?? process.env['TLSMESH_CA_URL'];
       if (url === undefined) throw new TlsmeshError('ERR_CONFIG', 'no CA URL: pass --ca URL or set TLSMESH_CA_URL');
-      const result = await enrollWithToken({ url, bundlePem: await readText(flags.bundle, 'the trust bundle'), token, keyType: keyTypeOf(flags.keyType) });
+      const bundlePem = await readText(flags.bundle, 'the trust bundle');
+      const keyType = keyTypeOf(flags.keyType);
+      await ensureWritableDir(flags.out, 'the credentials', true); // before the one-time token is spent
+      const result = await enrollWithToken({ url, bundlePem, token, keyType });
       await writeCredentials(flags.out, result);
       process.stdout.write(summary(result.issued, flags.out));
     });

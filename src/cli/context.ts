@@ -2,13 +2,15 @@
  * Where the CLI finds the CA and the admin credentials: flags over environment over the data
  * directory (`--data-dir`, TLSMESH_DATA_DIR, default ./tlsmesh-ca).
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { TlsmeshError } from '../errors.js';
 import { caPaths } from '../ca/data-dir.js';
 import { credentialPathsIn } from '../client/paths.js';
 import { readCaFile, resolveCaConfig } from '../ca/config.js';
 import { CaClient } from '../client/ca-client.js';
+import { ensurePrivateDir } from '../fsutil/write-private.js';
 import { parseSpiffeId, spiffeIdsOf } from '../pki/index.js';
 
 export const DEFAULT_DATA_DIR = 'tlsmesh-ca';
@@ -26,6 +28,20 @@ export async function readText(path: string, what: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (cause) {
     throw new TlsmeshError('ERR_CONFIG', `cannot read ${what} at ${path}`, { cause });
+  }
+}
+
+/**
+ * Refuses (ERR_CONFIG) a directory the CLI cannot write into, before anything is spent at the CA: a
+ * one-time token redeemed, or a token made, whose result could then not be saved. With `create`,
+ * makes it (0700) as the credential writer would.
+ */
+export async function ensureWritableDir(dir: string, what: string, create: boolean): Promise<void> {
+  try {
+    if (create) await ensurePrivateDir(dir);
+    await access(dir, constants.W_OK);
+  } catch (cause) {
+    throw new TlsmeshError('ERR_CONFIG', `cannot write ${what} into ${dir}`, { cause });
   }
 }
 

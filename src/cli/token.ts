@@ -1,8 +1,9 @@
 /** `tlsmesh token create` */
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../ca/duration.js';
 import { writeFileAtomic } from '../fsutil/write-private.js';
-import { adminClient, type ConnectionFlags } from './context.js';
+import { adminClient, ensureWritableDir, type ConnectionFlags } from './context.js';
 import { examples, printJson } from './output.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -41,6 +42,7 @@ export function registerTokenCommands(program: Command): void {
       ]),
     )
     .action(async (flags: CreateFlags) => {
+      if (flags.out !== undefined) await ensureWritableDir(dirname(flags.out), 'the token', false); // before the token is made
       const client = await adminClient(flags);
       try {
         const created = await client.createToken({
