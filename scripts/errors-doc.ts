@@ -3,10 +3,15 @@
  * exactly the codes the code can return. Run: npx tsx scripts/errors-doc.ts
  */
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ERROR_REGISTRY } from '../src/errors.js';
 
-const rows = Object.entries(ERROR_REGISTRY).map(([code, { status, summary }]) => `| \`${code}\` | ${status} | ${summary.replace(/\|/g, '\\|')} |`);
-const text = `# Error codes
+export const ERRORS_DOC = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
+
+/** The whole text of docs/errors.md, from the registry. */
+export function renderErrorsDoc(): string {
+  const rows = Object.entries(ERROR_REGISTRY).map(([code, { status, summary }]) => `| \`${code}\` | ${status} | ${summary.replace(/\|/g, '\\|')} |`);
+  return `# Error codes
 
 Every refusal from the CA API, the CLI and the library carries one of these stable codes. The API
 answers \`{ "error": { "code": "ERR_…", "message": "…" } }\` with the HTTP status below; the CLI
@@ -20,4 +25,6 @@ Generated from \`src/errors.ts\` by \`npx tsx scripts/errors-doc.ts\`; a test ke
 |---|---|---|
 ${rows.join('\n')}
 `;
-writeFileSync(new URL('../docs/errors.md', import.meta.url), text);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) writeFileSync(ERRORS_DOC, renderErrorsDoc());
