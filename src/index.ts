@@ -4,3 +4,5 @@
  */
 export { ERROR_REGISTRY, isTlsmeshError, TlsmeshError } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export { createLogger, REDACTED_PATHS } from './observe/logger.js';
+export type { Logger, LoggerOptions } from './observe/logger.js';
