@@ -219,8 +219,9 @@ export class Authority {
   }
 
   /**
-   * Checks a TLS-verified peer certificate against the store: it must be one we issued, still
-   * valid in the store (not revoked). Returns its record. Refusals are audited under `action`.
+   * Checks a TLS-verified peer certificate against the store: it must be one we issued, not
+   * revoked, and inside its validity window by the CA's clock. Returns its record. Refusals are
+   * audited under `action`.
    */
   async authenticate(peerCertDer: Buffer, action: string, peer: string | null): Promise<CertificateRecord> {
     const serial = new X509Certificate(peerCertDer).serialNumber.toLowerCase();
@@ -233,6 +234,15 @@ export class Authority {
       return refuse(new TlsmeshError('ERR_CERT_UNKNOWN', `certificate ${serial} was not issued by this CA`));
     }
     if (record.status === 'revoked') return refuse(new TlsmeshError('ERR_CERT_REVOKED', `certificate ${serial} of ${record.spiffeId} has been revoked`));
+    // OpenSSL judged validity once, at the handshake; a kept-alive connection or a resumed
+    // session can outlive the certificate. The CA's clock decides on every request.
+    const now = this.clock();
+    if (now.getTime() > record.notAfter.getTime()) {
+      return refuse(new TlsmeshError('ERR_CLIENT_CERT_REJECTED', `certificate ${serial} of ${record.spiffeId} expired at ${record.notAfter.toISOString()}`));
+    }
+    if (now.getTime() < record.notBefore.getTime()) {
+      return refuse(new TlsmeshError('ERR_CLIENT_CERT_REJECTED', `certificate ${serial} of ${record.spiffeId} is not valid before ${record.notBefore.toISOString()}`));
+    }
     return record;
   }
 

@@ -3,11 +3,11 @@
  * the right status and stable code, an audit entry with that code, and no certificate.
  */
 import { createSecretKey, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/ca/tokens.js';
 import { csrDer, toPem } from '../../src/pki/index.js';
 import { createTestDatabase, requirePgInSuite, type TestDatabase } from '../helpers/pg.js';
-import { csrFor, enrollWorkload, rawRequest, startTestCa, TRUST_DOMAIN, type TestCa } from '../helpers/ca.js';
+import { csrFor, enrollWorkload, enrollWorkloadAt, rawRequest, shiftedAuthority, startTestCa, TRUST_DOMAIN, type TestCa } from '../helpers/ca.js';
 import { opensslCsr, opensslSelfSigned } from '../helpers/openssl.js';
 
 interface Attempt {
@@ -91,9 +91,9 @@ const cases: Case[] = [
     status: 401,
     code: 'ERR_TOKEN_EXPIRED',
     attempt: async (ca) => {
-      ca.clockOffsetMs = -2 * 3600_000; // the token is minted two hours ago with a 15 minute life
-      const token = await tokenFor(ca, '/a');
-      ca.clockOffsetMs = 0;
+      // Minted two hours ago with a 15 minute life.
+      const past = shiftedAuthority(ca, -2 * 3600_000);
+      const { token } = await past.createToken({ spiffeId: id('/a') }, { spiffeId: past.adminId, peer: null });
       return enroll(token, (await csrFor(id('/a'))).csr);
     },
   },
@@ -174,11 +174,22 @@ const cases: Case[] = [
     status: 401,
     code: 'ERR_CLIENT_CERT_REJECTED',
     attempt: async (ca) => {
-      ca.clockOffsetMs = -3 * 86_400_000; // issued three days ago, for 24 hours
-      const workload = await enrollWorkload(ca, id('/old'));
-      ca.clockOffsetMs = 0;
-      workload.client.close();
+      const workload = await enrollWorkloadAt(ca, -3 * 86_400_000, id('/old')); // three days ago, for 24 hours
       return { path: '/v1/renew', body: { csr: (await csrFor(id('/old'))).csr }, certPem: workload.certPem, keyPem: workload.keyPem };
+    },
+  },
+  {
+    // OpenSSL accepts the handshake (by the real clock the certificate is still valid); the CA's
+    // own clock, two days on, must refuse it: as for a kept-alive connection that outlived it.
+    name: 'fail/renew with a certificate expired by the CA clock after the handshake',
+    action: 'renew',
+    status: 401,
+    code: 'ERR_CLIENT_CERT_REJECTED',
+    attempt: async (ca) => {
+      const workload = await enrollWorkload(ca, id('/outlived'));
+      workload.client.close();
+      ca.clockOffsetMs = 2 * 86_400_000; // reset by the next case that sets it, and in afterEach
+      return { path: '/v1/renew', body: { csr: (await csrFor(id('/outlived'))).csr }, certPem: workload.certPem, keyPem: workload.keyPem };
     },
   },
   {
@@ -229,19 +240,35 @@ const cases: Case[] = [
       return { path: '/v1/renew', body: { csr: (await csrFor(id('/someone-else'))).csr }, certPem: workload.certPem, keyPem: workload.keyPem };
     },
   },
-  { name: 'fail/admin route without a certificate', action: 'token.create', status: 401, code: 'ERR_CLIENT_CERT_REQUIRED', attempt: () => Promise.resolve({ path: '/v1/tokens', body: { spiffeId: id('/x') } }) },
-  {
-    name: 'fail/admin route with a workload certificate',
-    action: 'token.create',
+];
+
+/** Every admin route refuses an authenticated workload (a valid certificate, the wrong identity). */
+const ADMIN_ROUTES: { method: string; path: string; action: string; body?: unknown }[] = [
+  { method: 'POST', path: '/v1/tokens', action: 'token.create', body: { spiffeId: id('/x') } },
+  { method: 'GET', path: '/v1/certs', action: 'certs.list' },
+  { method: 'POST', path: '/v1/revoke', action: 'revoke', body: { spiffeId: id('/victim') } },
+  { method: 'GET', path: '/v1/status', action: 'status' },
+];
+for (const route of ADMIN_ROUTES) {
+  cases.push({
+    name: `fail/${route.method} ${route.path} with a workload certificate`,
+    action: route.action,
     status: 403,
     code: 'ERR_FORBIDDEN',
     attempt: async (ca) => {
-      const workload = await enrollWorkload(ca, id('/sneaky'));
+      const workload = await enrollWorkload(ca, id(`/sneaky${route.path.replace(/\//g, '-')}`));
       workload.client.close();
-      return { path: '/v1/tokens', body: { spiffeId: id('/x') }, certPem: workload.certPem, keyPem: workload.keyPem };
+      return { method: route.method, path: route.path, ...(route.body ? { body: route.body } : {}), certPem: workload.certPem, keyPem: workload.keyPem };
     },
-  },
-];
+  });
+  cases.push({
+    name: `fail/${route.method} ${route.path} without a certificate`,
+    action: route.action,
+    status: 401,
+    code: 'ERR_CLIENT_CERT_REQUIRED',
+    attempt: () => Promise.resolve({ method: route.method, path: route.path, ...(route.body ? { body: route.body } : {}) }),
+  });
+}
 
 /** Admin-side refusals (the admin is authenticated; the request itself is refused). */
 const adminCases: { name: string; body: unknown; status: number; code: string }[] = [
@@ -260,6 +287,9 @@ function apiSuite(start: () => Promise<TestCa>): void {
   });
   afterAll(async () => {
     await ca?.close();
+  });
+  afterEach(() => {
+    ca.clockOffsetMs = 0;
   });
 
   const lastAuditId = async (): Promise<number> => (await ca.running.authority.store.listAudit({ limit: 100_000 })).at(-1)?.id ?? 0;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { readCaFile, resolveCaConfig } from '../../src/ca/config.js';
 import { initDataDir } from '../../src/ca/data-dir.js';
+import { Authority } from '../../src/ca/authority.js';
 import { startCa, type RunningCa } from '../../src/ca/server.js';
 import { CaClient } from '../../src/client/ca-client.js';
 import { createLogger } from '../../src/observe/logger.js';
@@ -104,6 +105,25 @@ export async function enrollWorkload(ca: TestCa, spiffeId: string, sans: { dnsNa
   const issued = await ca.anonymous.enroll(token, csr);
   const client = new CaClient({ url: ca.url, bundlePem: ca.bundlePem, trustDomain: TRUST_DOMAIN, certPem: issued.certificatePem, keyPem });
   return { spiffeId, keyPem, certPem: issued.certificatePem, serial: issued.serial, client };
+}
+
+/**
+ * The same CA (store, keys) with its clock shifted: to mint tokens and certificates "in the past"
+ * without moving the running CA's clock (which would make the admin's own certificate invalid).
+ */
+export function shiftedAuthority(ca: TestCa, offsetMs: number): Authority {
+  const { store, keyring, lifetimes } = ca.running.authority;
+  return new Authority({ store, keyring, lifetimes, clock: () => new Date(Date.now() + offsetMs) });
+}
+
+/** A workload enrolled by a CA whose clock is shifted (e.g. three days ago: already expired). */
+export async function enrollWorkloadAt(ca: TestCa, offsetMs: number, spiffeId: string): Promise<{ certPem: string; keyPem: string; serial: string }> {
+  const authority = shiftedAuthority(ca, offsetMs);
+  const admin = { spiffeId: authority.adminId, peer: null };
+  const { token } = await authority.createToken({ spiffeId }, admin);
+  const { csr, keyPem } = await csrFor(spiffeId);
+  const issued = await authority.enroll({ token, csr }, { spiffeId: null, peer: '127.0.0.1' });
+  return { certPem: issued.certificatePem, keyPem, serial: issued.serial };
 }
 
 /** A raw HTTPS request (for bodies CaClient would never send). */
