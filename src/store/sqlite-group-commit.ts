@@ -39,8 +39,8 @@ export class SqliteGroupCommit {
   readonly #database: Database.Database;
   readonly #prepare: (sql: string) => Database.Statement;
   #queue: Pending[] = [];
-  #flushing = false;
   #scheduled = false;
+  #tail: Promise<void> = Promise.resolve();
   readonly #executor: SyncExecutor;
 
   constructor(db: Kysely<StoreSchema>, database: Database.Database, prepare: (sql: string) => Database.Statement) {
@@ -67,25 +67,21 @@ export class SqliteGroupCommit {
   run<T>(work: (executor: SyncExecutor) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      this.#schedule();
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      // setImmediate, not a microtask: requests whose sockets became readable in the same loop
+      // iteration get to queue their writes before the batch is cut.
+      setImmediate(() => {
+        this.#scheduled = false;
+        const batch = this.#queue;
+        this.#queue = [];
+        // Batches commit one after another; work queued meanwhile waits for the next cut.
+        this.#tail = this.#tail.then(() => this.#commit(batch));
+      });
     });
   }
 
-  #schedule(): void {
-    if (this.#scheduled || this.#flushing) return;
-    this.#scheduled = true;
-    // setImmediate, not a microtask: requests whose sockets became readable in the same loop
-    // iteration get to queue their writes before the batch is cut.
-    setImmediate(() => {
-      this.#scheduled = false;
-      void this.#flush();
-    });
-  }
-
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    const batch = this.#queue;
-    this.#queue = [];
+  async #commit(batch: Pending[]): Promise<void> {
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
       await this.#db.connection().execute(() => {
@@ -95,6 +91,10 @@ export class SqliteGroupCommit {
             try {
               outcomes.push({ ok: true, value: savepoint() });
             } catch (error) {
+              // SQLITE_FULL, IOERR or NOMEM can roll back the whole transaction, not just the
+              // savepoint; better-sqlite3 would then run the next "savepoint" as a transaction
+              // of its own and commit it. Abort the batch instead: all of it or nothing.
+              if (!this.#database.inTransaction) throw error;
               outcomes.push({ ok: false, value: error });
             }
           }
@@ -102,13 +102,11 @@ export class SqliteGroupCommit {
         transaction.immediate();
         return Promise.resolve();
       });
-      batch.forEach((item, i) => (outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value)));
     } catch (error) {
-      // BEGIN or COMMIT failed (busy past the timeout, disk full): nothing of the batch was kept.
+      // BEGIN, COMMIT or the transaction itself failed: nothing of the batch was kept.
       for (const item of batch) item.reject(error);
-    } finally {
-      this.#flushing = false;
-      if (this.#queue.length > 0) this.#schedule();
+      return;
     }
+    batch.forEach((item, i) => (outcomes[i]!.ok ? item.resolve(outcomes[i]!.value) : item.reject(outcomes[i]!.value)));
   }
 }

@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Kysely, SqliteDialect } from 'kysely';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
+import type { StoreSchema } from '../../src/store/schema.js';
+import { SqliteGroupCommit } from '../../src/store/sqlite-group-commit.js';
 import { audit, caKey, certificate, token } from './records.js';
 
 describe('SQLite group commit', () => {
@@ -74,4 +77,64 @@ describe('SQLite group commit', () => {
     }
     for (let i = 0; i < 3; i++) expect((await store.getToken(`locked-${i}`))?.usedAt).toBeNull();
   }, 30_000);
+});
+
+describe('SqliteGroupCommit on its own', () => {
+  let dir: string;
+  let database: Database.Database;
+  let db: Kysely<StoreSchema>;
+  let group: SqliteGroupCommit;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tlsmesh-group-unit-'));
+    database = new Database(join(dir, 'unit.db'));
+    database.pragma('journal_mode = WAL');
+    database.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+    db = new Kysely<StoreSchema>({ dialect: new SqliteDialect({ database }) });
+    group = new SqliteGroupCommit(db, database, (sql) => database.prepare(sql));
+  });
+  afterEach(async () => {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const insertBlob = (size: number) => (): number => database.prepare('INSERT INTO blobs (data) VALUES (?)').run(Buffer.alloc(size, 7)).changes;
+  const count = (): number => (database.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n;
+
+  it('a disk-full in the middle of a batch keeps nothing of it, and every caller hears so', async () => {
+    // Room for a little more than the first items: the fourth runs out of pages.
+    const pages = (database.pragma('page_count', { simple: true }) as number) + 6;
+    database.pragma(`max_page_count = ${pages}`);
+    const results = await Promise.allSettled([1, 2, 3, 4, 5, 6].map((i) => group.run(insertBlob(i === 4 ? 200_000 : 2000))));
+    expect(results.every((result) => result.status === 'rejected')).toBe(true);
+    expect(count()).toBe(0);
+    // The database is usable again afterwards.
+    database.pragma('max_page_count = 1073741823');
+    await expect(group.run(insertBlob(10))).resolves.toBe(1);
+    expect(count()).toBe(1);
+  });
+
+  it('work queued while a batch commits (here: from inside it) runs in the next batch', async () => {
+    let inner: Promise<number> | undefined;
+    const outer = await group.run(() => {
+      inner = group.run(insertBlob(10));
+      return insertBlob(10)();
+    });
+    expect(outer).toBe(1);
+    await expect(inner).resolves.toBe(1);
+    expect(count()).toBe(2);
+  });
+
+  it('an error thrown by one item rolls back that item only', async () => {
+    const results = await Promise.allSettled([
+      group.run(insertBlob(10)),
+      group.run(() => {
+        insertBlob(10)();
+        throw new Error('refused after writing');
+      }),
+      group.run(insertBlob(10)),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(count()).toBe(2);
+  });
 });
