@@ -181,11 +181,23 @@ export function expectTag(node: DerNode | undefined, tag: number, what: string, 
   return node;
 }
 
-export function decodeOid(content: Buffer): string {
+/**
+ * Dotted form of OID content octets. Strict (X.690 §8.19.2): a subidentifier never starts with
+ * 0x80 (non-minimal) and the last octet ends one; anything else is `code`, so the same bytes
+ * cannot mean one thing here and another (or nothing) to OpenSSL.
+ */
+export function decodeOid(content: Buffer, code: ErrorCode = 'ERR_CSR_MALFORMED'): string {
+  if (content.length === 0 || (content[content.length - 1]! & 0x80) !== 0) {
+    throw new TlsmeshError(code, 'malformed OBJECT IDENTIFIER: empty or truncated');
+  }
   const arcs: number[] = [];
   let value = 0;
+  let starting = true;
   for (const byte of content) {
+    if (starting && byte === 0x80) throw new TlsmeshError(code, 'malformed OBJECT IDENTIFIER: non-minimal subidentifier');
+    if (value > (Number.MAX_SAFE_INTEGER - 0x7f) / 128) throw new TlsmeshError(code, 'malformed OBJECT IDENTIFIER: subidentifier too large');
     value = value * 128 + (byte & 0x7f);
+    starting = (byte & 0x80) === 0;
     if ((byte & 0x80) === 0) {
       if (arcs.length === 0) {
         const first = value < 80 ? Math.floor(value / 40) : 2;

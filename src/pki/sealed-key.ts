@@ -99,7 +99,7 @@ export async function openPrivateKey(sealed: string, passphrase: string, label: 
   try {
     // Inside the try: a damaged envelope (a field missing or not a string) is ERR_PASSPHRASE too.
     const key = await deriveKey(passphrase, Buffer.from(envelope.salt, 'base64'), envelope);
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(envelope.iv, 'base64'));
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(envelope.iv, 'base64'), { authTagLength: 16 });
     const secret = envelope.form === 'secret';
     decipher.setAAD(additionalData(label, secret));
     decipher.setAuthTag(Buffer.from(envelope.tag, 'base64'));

@@ -479,14 +479,60 @@ describe('publicKeyFromSpki: the JWK fast path agrees with OpenSSL DER decoding'
     expectCode(() => publicKeyFromSpki(spki), 'ERR_KEY_UNSUPPORTED');
   });
 
-  it('ok/a compressed P-256 point takes the DER path and still works', () => {
+  it('fail/a compressed P-256 point is refused (Go and others cannot read it in a certificate)', () => {
     const { publicKey } = keysModule.generateKeyPair('p256');
     const jwk = publicKey.export({ format: 'jwk' });
     const x = Buffer.from(jwk.x!, 'base64url');
     const y = Buffer.from(jwk.y!, 'base64url');
     const compressed = Buffer.concat([Buffer.from([0x02 | (y[31]! & 1)]), x]);
     const prefix = Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex');
-    const key = publicKeyFromSpki(Buffer.concat([prefix, compressed]));
-    expect(key.export({ format: 'jwk' })).toMatchObject({ x: jwk.x, y: jwk.y });
+    expectCode(() => publicKeyFromSpki(Buffer.concat([prefix, compressed])), 'ERR_KEY_UNSUPPORTED');
+  });
+
+  it('fail/explicit curve parameters are refused even for P-256 (strict validators and Go refuse them)', () => {
+    const dir = scratchDir();
+    try {
+      openssl(['ecparam', '-name', 'prime256v1', '-param_enc', 'explicit', '-genkey', '-noout', '-out', 'k.pem'], dir.dir);
+      openssl(['pkey', '-in', 'k.pem', '-pubout', '-outform', 'DER', '-out', 'pub.der'], dir.dir);
+      expectCode(() => publicKeyFromSpki(dir.read('pub.der')), 'ERR_KEY_UNSUPPORTED');
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('fail/a non-minimal OID arc in the key algorithm is refused (OpenSSL would not read it)', () => {
+    const { publicKey } = keysModule.generateKeyPair('p256');
+    const spki = publicKey.export({ format: 'der', type: 'spki' }).toString('hex');
+    // 1.2.840.10045.2.1 with its last arc re-encoded as 80 01: AlgorithmIdentifier lengths +1.
+    const mutated = spki.replace('3059301306072a8648ce3d0201', '305a301406082a8648ce3d028001');
+    expect(mutated).not.toBe(spki);
+    expectCode(() => publicKeyFromSpki(Buffer.from(mutated, 'hex')), 'ERR_KEY_UNSUPPORTED');
+  });
+
+  const ed25519Spki = (point: string): Buffer => Buffer.from(`302a300506032b6570032100${point}`, 'hex');
+  it.each([
+    ['identity (order 1)', '0100000000000000000000000000000000000000000000000000000000000000'],
+    ['order 2', 'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'],
+    ['order 4', '0000000000000000000000000000000000000000000000000000000000000080'],
+    ['order 8', '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05'],
+    ['order 8 with the sign bit', 'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa'],
+    ['non-canonical y = p', 'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'],
+    ['non-canonical y = p + 1 with the sign bit', 'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'],
+  ])('fail/Ed25519 %s is refused as weak', (_name, point) => {
+    expectCode(() => publicKeyFromSpki(ed25519Spki(point)), 'ERR_KEY_WEAK');
+  });
+});
+
+describe('the Ed25519 possession bypass, end to end', () => {
+  it('fail/a CSR with the identity key and the signature (R = identity, S = 0) is refused', async () => {
+    // OpenSSL verifies this signature for any message under the identity key.
+    const der = await import('../../src/pki/der.js');
+    const spki = Buffer.from('302a300506032b65700321000100000000000000000000000000000000000000000000000000000000000000', 'hex');
+    const san = der.sequence(der.oid('2.5.29.17'), der.octetString(der.sequence(der.tlv(0x86, Buffer.from('spiffe://example.org/a')))));
+    const attributes = der.tlv(0xa0, der.sequence(der.oid('1.2.840.113549.1.9.14'), der.set(der.sequence(san))));
+    const info = der.sequence(der.smallInteger(0), der.sequence(), spki, attributes);
+    const signature = Buffer.concat([Buffer.from('01', 'hex'), Buffer.alloc(31), Buffer.alloc(32)]);
+    const csr = der.sequence(info, der.sequence(der.oid('1.3.101.112')), der.bitString(signature));
+    expectCode(() => parseCsr(csr), 'ERR_KEY_WEAK');
   });
 });

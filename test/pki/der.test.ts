@@ -254,3 +254,16 @@ describe('small writers', () => {
     expect(hex(der())).toBe(expected);
   });
 });
+
+describe('decodeOid is strict', () => {
+  it.each([
+    ['fail/non-minimal subidentifier (leading 0x80)', '2a8648ce3d028001'],
+    ['fail/truncated last subidentifier', '2a8648ce3d0281'],
+    ['fail/empty', ''],
+  ])('%s', (_name, hex) => {
+    expectCode(() => decodeOid(Buffer.from(hex, 'hex')), 'ERR_CSR_MALFORMED');
+  });
+  it('ok/the code can be chosen by the caller', () => {
+    expectCode(() => decodeOid(Buffer.from('2a80', 'hex'), 'ERR_KEY_UNSUPPORTED'), 'ERR_KEY_UNSUPPORTED');
+  });
+});
