@@ -35,6 +35,8 @@ export interface AuthorityOptions {
   keyring: Keyring;
   lifetimes?: Partial<Lifetimes>;
   clock?: () => Date;
+  /** Serial numbers; tests inject collisions. Defaults to 126 random bits. */
+  serials?: () => Buffer;
 }
 
 export interface IssuedCertificate {
@@ -75,8 +77,10 @@ export class Authority {
   readonly lifetimes: Lifetimes;
   readonly clock: () => Date;
   readonly trustDomain: string;
+  readonly #serials: () => Buffer;
 
   constructor(options: AuthorityOptions) {
+    this.#serials = options.serials ?? (() => randomSerial());
     this.store = options.store;
     this.keyring = options.keyring;
     this.lifetimes = { ...DEFAULT_LIFETIMES, ...options.lifetimes };
@@ -259,7 +263,7 @@ export class Authority {
     const notBefore = new Date(seconds - this.lifetimes.backdateSeconds * 1000);
     const issuerNotAfter = this.keyring.issuer.record.notAfter.getTime();
     const notAfter = new Date(Math.min(seconds + ttlSeconds * 1000, issuerNotAfter));
-    const serial = randomSerial();
+    const serial = this.#serials();
     const der = this.keyring.issuer.leafIssuer.issue({
       serial,
       spki: csr.spki,

@@ -378,6 +378,16 @@ function apiSuite(start: () => Promise<TestCa>): void {
     expect(logText).not.toMatch(/PRIVATE KEY/);
     expect(logText).not.toContain('test passphrase');
   });
+
+  it('the audit log holds neither tokens nor private keys', async () => {
+    const auditText = JSON.stringify(await ca.running.authority.store.listAudit({ limit: 100_000 }));
+    expect(auditText.length).toBeGreaterThan(1000);
+    for (const token of tokensSeen) {
+      const signature = token.split('.')[2] ?? token;
+      if (signature.length > 10) expect(auditText).not.toContain(signature);
+    }
+    expect(auditText).not.toMatch(/PRIVATE KEY/);
+  });
 }
 
 describe('CA API refusals on SQLite', () => {
