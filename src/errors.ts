@@ -40,8 +40,13 @@ export const ERROR_REGISTRY = {
   ERR_CERT_REVOKED: { status: 403, summary: 'The certificate has been revoked.' },
   ERR_CERT_UNKNOWN: { status: 403, summary: 'The certificate was not issued by this CA (no record of its serial).' },
   ERR_FORBIDDEN: { status: 403, summary: 'The caller is authenticated but not allowed to use this route.' },
+  // SDK: workload identities and peers
+  ERR_IDENTITY_INVALID: { status: 400, summary: 'Identity material (certificate chain, key, trust bundle or CRL) does not parse or does not fit together; the message names the part.' },
+  ERR_IDENTITY_FILE: { status: 500, summary: 'An identity file (cert.pem, key.pem, bundle.pem, crl.pem) could not be read; the message names the file.' },
+  ERR_SERVER_IDENTITY_MISMATCH: { status: 502, summary: 'The server presented a certificate whose SPIFFE ID the client does not accept.' },
   // CA state and operations
   ERR_CA_NOT_INITIALIZED: { status: 503, summary: 'The CA has no active keys; run `tlsmesh ca init` first.' },
+  ERR_CA_INTEGRITY: { status: 500, summary: "The CA's keys in the store do not match their certificates or the roots pinned in ca.yaml." },
   ERR_CA_ALREADY_INITIALIZED: { status: 409, summary: 'The data directory or store already holds a CA.' },
   ERR_PASSPHRASE: { status: 400, summary: 'The CA key passphrase is missing, too short or wrong.' },
   ERR_CONFIG: { status: 400, summary: 'A configuration value is missing or invalid; the message names it.' },

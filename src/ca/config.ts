@@ -27,6 +27,8 @@ export const caFileSchema = z.strictObject({
   lifetimes: z.strictObject({ leaf: durationField.optional(), admin: durationField.optional() }).optional(),
   bodyLimitBytes: z.number().int().min(1024).max(1024 * 1024).optional(),
   adminIds: z.array(z.string()).optional(),
+  /** SHA-256 (hex) of every root the CA may use; written by `ca init`, updated by rotation. */
+  rootFingerprints: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 fingerprint in lowercase hex')).optional(),
 });
 export type CaFileConfig = z.infer<typeof caFileSchema>;
 
@@ -44,6 +46,8 @@ export interface CaConfig {
   adminSeconds: number;
   bodyLimitBytes: number;
   adminIds: string[] | null;
+  /** Null when ca.yaml pins no roots (the CA then warns at start). */
+  rootFingerprints: string[] | null;
 }
 
 export interface CaConfigOverrides {
@@ -101,6 +105,7 @@ export function resolveCaConfig(
     adminSeconds: file.lifetimes?.admin === undefined ? DEFAULT_LIFETIMES.adminSeconds : parseDuration(file.lifetimes.admin, 'lifetimes.admin'),
     bodyLimitBytes: file.bodyLimitBytes ?? 64 * 1024,
     adminIds: file.adminIds ?? null,
+    rootFingerprints: file.rootFingerprints ?? null,
   };
   if (config.leafSeconds < 300) throw new TlsmeshError('ERR_CONFIG', 'lifetimes.leaf must be at least 5m');
   return Object.freeze(config);

@@ -83,7 +83,7 @@ export async function initDataDir(options: InitDataDirOptions): Promise<InitData
       offlineRoot: options.offlineRootDir !== undefined,
       ...(options.now ? { now: options.now } : {}),
     });
-    await writeFileAtomic(paths.config, toYaml(file));
+    await writeFileAtomic(paths.config, toYaml({ ...file, rootFingerprints: [fingerprintOf(created.rootCertDer)] }));
     await writeFileAtomic(paths.bundle, toPem(created.rootCertDer, 'CERTIFICATE'));
 
     let offlineRootFiles: InitDataDirResult['offlineRootFiles'] = null;
@@ -95,7 +95,7 @@ export async function initDataDir(options: InitDataDirOptions): Promise<InitData
     }
 
     // The admin client certificate: its key is made here and never stored by the CA.
-    const keyring = await Keyring.load(store, options.passphrase);
+    const keyring = await Keyring.load(store, options.passphrase, { pinnedRoots: [fingerprintOf(created.rootCertDer)] });
     const authority = new Authority({ store, keyring, lifetimes: { leafSeconds: config.leafSeconds, adminSeconds: config.adminSeconds } });
     const adminKey = generateKeyPair('p256');
     const adminId = adminSpiffeId(config.trustDomain);

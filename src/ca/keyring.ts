@@ -3,9 +3,9 @@
  * issuance. Holds the active intermediate (as a LeafIssuer, built once), the token-signing keys by
  * key id, and the trust bundle (every root not retired) with its ETag.
  */
-import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { TlsmeshError } from '../errors.js';
-import { certificatesToPem, LeafIssuer, openPrivateKey, sealPrivateKey } from '../pki/index.js';
+import { certificatesToPem, fingerprintOf, LeafIssuer, openPrivateKey, sealPrivateKey } from '../pki/index.js';
 import type { CaKeyKind, CaKeyRecord, Store } from '../store/index.js';
 import type { TokenKey } from './tokens.js';
 
@@ -15,9 +15,15 @@ export interface ActiveIssuer {
   leafIssuer: LeafIssuer;
 }
 
-export interface KeyringUrls {
+export interface KeyringOptions {
   crlUrl?: string | undefined;
   ocspUrl?: string | undefined;
+  /**
+   * SHA-256 fingerprints (hex) of the roots this CA may use, from ca.yaml: a file the database
+   * cannot change. Whoever can write to the store could otherwise add a root of their own,
+   * which the CA would trust for admin clients and hand to every workload in the bundle.
+   */
+  pinnedRoots?: readonly string[] | undefined;
 }
 
 export const sealLabel = (kind: CaKeyKind, id: string): string => `tlsmesh:${kind}:${id}`;
@@ -62,7 +68,7 @@ export class Keyring {
   }
 
   /** Loads and opens every key the CA needs; ERR_CA_NOT_INITIALIZED when the store holds no CA. */
-  static async load(store: Store, passphrase: string, urls: KeyringUrls = {}): Promise<Keyring> {
+  static async load(store: Store, passphrase: string, urls: KeyringOptions = {}): Promise<Keyring> {
     const trustDomain = await store.getMeta('trust_domain');
     const records = await store.listCaKeys();
     const active = (kind: CaKeyKind): CaKeyRecord | undefined =>
@@ -76,6 +82,8 @@ export class Keyring {
       throw new TlsmeshError('ERR_CA_NOT_INITIALIZED', 'the active intermediate or token key has no private key in the store');
     }
     const issuerKey = await openPrivateKey(intermediate.encryptedKey, passphrase, sealLabel('intermediate', intermediate.id));
+    const roots = records.filter((r) => r.kind === 'root' && r.state !== 'retired' && r.certDer !== null).map((r) => r.certDer!);
+    checkIntegrity(intermediate.certDer, issuerKey, roots, urls.pinnedRoots);
     const issuer: ActiveIssuer = {
       record: intermediate,
       certDer: intermediate.certDer,
@@ -93,9 +101,32 @@ export class Keyring {
       if (record.kind !== 'token-signing' || record.state === 'retired' || record.encryptedKey === null) continue;
       tokenKeys.set(record.id, await openPrivateKey(record.encryptedKey, passphrase, sealLabel('token-signing', record.id)));
     }
-    const roots = records.filter((r) => r.kind === 'root' && r.state !== 'retired' && r.certDer !== null).map((r) => r.certDer!);
     return new Keyring(trustDomain, issuer, roots, tokenKeys, { id: tokenKey.id, key: tokenKeys.get(tokenKey.id)! });
   }
+}
+
+/**
+ * The checks that make a row written by someone without the passphrase useless: every root in use
+ * is pinned (when pins are configured), the intermediate is signed by one of them, and the
+ * intermediate's sealed key belongs to its certificate.
+ */
+function checkIntegrity(intermediateDer: Buffer, intermediateKey: KeyObject, roots: readonly Buffer[], pinned: readonly string[] | undefined): void {
+  const fail = (why: string): never => {
+    throw new TlsmeshError('ERR_CA_INTEGRITY', why);
+  };
+  if (pinned !== undefined) {
+    for (const root of roots) {
+      const fingerprint = fingerprintOf(root);
+      if (!pinned.includes(fingerprint)) fail(`the store holds a root (sha256 ${fingerprint}) that ca.yaml does not pin in rootFingerprints`);
+    }
+  }
+  const intermediate = new X509Certificate(intermediateDer);
+  if (!intermediate.checkPrivateKey(intermediateKey)) fail('the active intermediate key does not belong to the intermediate certificate');
+  const signedByRoot = roots.some((root) => {
+    const certificate = new X509Certificate(root);
+    return intermediate.checkIssued(certificate) && intermediate.verify(certificate.publicKey);
+  });
+  if (!signedByRoot) fail('the active intermediate is not signed by a root in use');
 }
 
 /** For tests and init: a KeyObject from PEM. */

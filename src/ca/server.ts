@@ -42,9 +42,13 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
   const store = options.store ?? (await openStore(config.store));
   try {
     if (ownsStore) await store.migrate();
+    if (config.rootFingerprints === null) {
+      logger.warn('ca.yaml pins no rootFingerprints: anyone who can write to the store could add a root this CA would trust');
+    }
     const keyring = await Keyring.load(store, options.passphrase, {
       crlUrl: `${config.publicUrl}/v1/crl`,
       ocspUrl: `${config.publicUrl}/v1/ocsp`,
+      pinnedRoots: config.rootFingerprints ?? undefined,
     });
     const authority = new Authority({
       store,
