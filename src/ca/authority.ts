@@ -143,7 +143,7 @@ export class Authority {
       }
       const names = grantNames(csr, current);
       const ttl = current.kind === 'admin' ? this.lifetimes.adminSeconds : this.lifetimes.leafSeconds;
-      return await this.insertWithFreshSerial(csr, names, current.kind, `renew:${current.serial}`, ttl, audit);
+      return await this.insertWithFreshSerial(csr, names, current.kind, `renew:${current.serial}`, ttl, audit, current.serial);
     } catch (error) {
       throw await audit.refused(error);
     }
@@ -310,11 +310,17 @@ export class Authority {
     origin: string,
     ttlSeconds: number,
     audit: Auditor,
+    /** For renewals: the certificate that must still be valid when the new one is stored. */
+    previousSerial?: string,
   ): Promise<IssuedCertificate> {
     for (let attempt = 1; ; attempt++) {
       const { record, result } = this.build(csr, names, kind, origin, ttlSeconds);
       try {
-        await this.store.insertCertificate(record, audit.ok({ serial: record.serial }));
+        if (previousSerial === undefined) {
+          await this.store.insertCertificate(record, audit.ok({ serial: record.serial }));
+        } else if ((await this.store.insertRenewedCertificate(previousSerial, record, audit.ok({ serial: record.serial }))) === 'previous-not-valid') {
+          throw new TlsmeshError('ERR_CERT_REVOKED', `certificate ${previousSerial} was revoked while it was being renewed`);
+        }
         return result;
       } catch (error) {
         if (!isTlsmeshError(error, 'ERR_SERIAL_COLLISION') || attempt >= MAX_SERIAL_ATTEMPTS) throw error;

@@ -208,6 +208,34 @@ export class KyselyStore implements Store {
     );
   }
 
+  insertRenewedCertificate(previousSerial: string, certificate: CertificateRecord, audit: AuditEntry): Promise<'ok' | 'previous-not-valid'> {
+    // The no-op UPDATE is the check and, on PostgreSQL, a row lock held until commit: a
+    // revokeIdentity running meanwhile waits for it (and then catches the new certificate in its
+    // second pass). SQLite serialises writers, so the check inside the transaction suffices.
+    const touchPrevious = (db: Db) =>
+      db.updateTable('certificates').set({ status: 'valid' }).where('serial', '=', previousSerial).where('status', '=', 'valid');
+    const groupCommit = this.#groupCommit;
+    if (groupCommit) {
+      return this.#run('insertRenewedCertificate', (db) =>
+        groupCommit.run((sql) => {
+          if (sql.run(touchPrevious(db)) === 0) return 'previous-not-valid' as const;
+          withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
+          sql.run(db.insertInto('audit_log').values(toAuditRow(audit)));
+          return 'ok' as const;
+        }),
+      );
+    }
+    return this.#run('insertRenewedCertificate', (db) =>
+      db.transaction().execute(async (trx) => {
+        const touched = await touchPrevious(trx).executeTakeFirst();
+        if (touched.numUpdatedRows === 0n) return 'previous-not-valid' as const;
+        await insertCertificateRow(trx, certificate);
+        await appendAuditRow(trx, audit);
+        return 'ok' as const;
+      }),
+    );
+  }
+
   getCertificate(serial: string): Promise<CertificateRecord | null> {
     return this.#run('getCertificate', async (db) => {
       const row = await db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
@@ -270,14 +298,19 @@ export class KyselyStore implements Store {
   revokeIdentity(spiffeId: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord[]> {
     return this.#run('revokeIdentity', (db) =>
       db.transaction().execute(async (trx) => {
-        const rows = await trx
-          .updateTable('certificates')
-          .set({ status: 'revoked', revoked_at: toEpochMs(at), revocation_reason: reason })
-          .where('spiffe_id', '=', spiffeId)
-          .where('status', '=', 'valid')
-          .where('not_after', '>=', toEpochMs(at))
-          .returningAll()
-          .execute();
+        const revokeCurrent = () =>
+          trx
+            .updateTable('certificates')
+            .set({ status: 'revoked', revoked_at: toEpochMs(at), revocation_reason: reason })
+            .where('spiffe_id', '=', spiffeId)
+            .where('status', '=', 'valid')
+            .where('not_after', '>=', toEpochMs(at))
+            .returningAll()
+            .execute();
+        // Two passes: on PostgreSQL the first may have waited for a renewal holding a lock on
+        // one of these rows; the certificate that renewal committed is not in the first
+        // statement's snapshot, but is in the second's.
+        const rows = [...(await revokeCurrent()), ...(await revokeCurrent())];
         await appendAuditRow(trx, audit);
         return rows.map(fromCertificateRow).sort(newestFirst);
       }),

@@ -126,6 +126,12 @@ export interface Store {
   ): Promise<RedeemResult>;
   /** Inserts a certificate with its audit entry in one transaction; duplicate serial: ERR_SERIAL_COLLISION. */
   insertCertificate(certificate: CertificateRecord, audit: AuditEntry): Promise<void>;
+  /**
+   * A renewal: inserts the new certificate only if `previousSerial` is still valid, checked (and
+   * on PostgreSQL row-locked) in the same transaction, so a renewal cannot outrun a revocation.
+   * 'previous-not-valid': nothing was written. Duplicate serial: ERR_SERIAL_COLLISION.
+   */
+  insertRenewedCertificate(previousSerial: string, certificate: CertificateRecord, audit: AuditEntry): Promise<'ok' | 'previous-not-valid'>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   listCertificates(filter: CertificateFilter): Promise<CertificateRecord[]>;
   /** Revokes one certificate if it is valid; returns the record after the call (null if unknown). */

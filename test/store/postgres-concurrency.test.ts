@@ -30,6 +30,48 @@ describe('PostgreSQL store under concurrency', async () => {
     await second.migrate();
   });
 
+  it('a renewal committing while revokeIdentity waits on its row lock is revoked too', async () => {
+    const database = await createTestDatabase();
+    onTestFinished(() => database.drop());
+    const store = await openPostgresStore({ connectionString: database.url });
+    onTestFinished(() => store.close());
+    await store.migrate();
+    await store.putCaKey(caKey());
+    const identity = 'spiffe://example.org/racing';
+    const previous = certificate({ spiffeId: identity, notAfter: new Date(Date.now() + 86_400_000) });
+    await store.insertCertificate(previous, audit());
+    const renewed = certificate({ spiffeId: identity, notAfter: new Date(Date.now() + 86_400_000), origin: `renew:${previous.serial}` });
+
+    // A renewal in flight, by hand so the interleaving is exact: the previous row locked and
+    // the new certificate inserted, not yet committed.
+    const renewal = new pg.Client({ connectionString: database.url });
+    await renewal.connect();
+    onTestFinished(() => renewal.end());
+    await renewal.query('BEGIN');
+    await renewal.query("UPDATE certificates SET status = 'valid' WHERE serial = $1 AND status = 'valid'", [previous.serial]);
+    await renewal.query(
+      `INSERT INTO certificates (serial, spiffe_id, dns_names, ip_addresses, not_before, not_after, issuer_key_id, kind, status, revoked_at, revocation_reason, der, created_at, origin)
+       SELECT $1, spiffe_id, dns_names, ip_addresses, not_before, not_after, issuer_key_id, kind, status, revoked_at, revocation_reason, der, created_at, $2 FROM certificates WHERE serial = $3`,
+      [renewed.serial, renewed.origin, previous.serial],
+    );
+
+    const revoking = store.revokeIdentity(identity, new Date(), 'keyCompromise', audit({ action: 'revoke' }));
+    // Commit only once PostgreSQL shows revokeIdentity blocked on the renewal's row lock.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const { rows } = await renewal.query<{ waiting: string }>(
+        "SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      );
+      if (Number(rows[0]!.waiting) > 0) break;
+      if (Date.now() > deadline) throw new Error('revokeIdentity never waited for the renewal lock');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await renewal.query('COMMIT');
+    const revoked = await revoking;
+    expect(revoked.map((record) => record.serial).sort()).toEqual([previous.serial, renewed.serial].sort());
+    expect((await store.getCertificate(renewed.serial))?.status).toBe('revoked');
+  });
+
   it('each of 50 tokens redeemed from both stores at once succeeds exactly once', async () => {
     const [first, second] = await twoProcesses();
     await first.migrate();

@@ -74,6 +74,25 @@ describe.each(backends)('Store on $name', async (backend) => {
     expect(await store.getMeta('k')).toBeNull();
   });
 
+  describe('renewal insert', () => {
+    it('inserts only while the previous certificate is valid; otherwise writes nothing', async () => {
+      const store = await backend.open();
+      await store.putCaKey(caKey());
+      const previous = certificate();
+      await store.insertCertificate(previous, audit());
+      const renewed = certificate({ origin: `renew:${previous.serial}` });
+      expect(await store.insertRenewedCertificate(previous.serial, renewed, audit({ action: 'renew' }))).toBe('ok');
+      expect(await store.getCertificate(renewed.serial)).toEqual(renewed);
+
+      await store.revokeCertificate(renewed.serial, T0, 'keyCompromise', audit({ action: 'revoke' }));
+      const tooLate = certificate({ origin: `renew:${renewed.serial}` });
+      expect(await store.insertRenewedCertificate(renewed.serial, tooLate, audit({ action: 'renew', subject: 'too-late' }))).toBe('previous-not-valid');
+      expect(await store.insertRenewedCertificate('00unknown', certificate(), audit({ action: 'renew', subject: 'unknown' }))).toBe('previous-not-valid');
+      expect(await store.getCertificate(tooLate.serial)).toBeNull();
+      expect((await store.listAudit({ action: 'renew', limit: 10 })).map((entry) => entry.subject)).not.toContain('too-late');
+    });
+  });
+
   describe('meta', () => {
     it('getMeta of an absent key is null', async () => {
       const store = await backend.open();
