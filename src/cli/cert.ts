@@ -9,6 +9,13 @@ import { adminClient, ensureWritableDir, readText, spiffeIdOfChain, type Connect
 import { certificatesFromPem, chainProblem, describeCertificate, fetchPeerChain, type CertificateDescription } from './inspect.js';
 import { examples, printJson } from './output.js';
 
+/** A workload has no data dir to read the URL from: --ca or TLSMESH_CA_URL. */
+function workloadCaUrl(flag: string | undefined): string {
+  const url = flag ?? process.env['TLSMESH_CA_URL'];
+  if (url === undefined) throw new TlsmeshError('ERR_CONFIG', 'no CA URL: pass --ca URL or set TLSMESH_CA_URL');
+  return url;
+}
+
 function keyTypeOf(value: string): KeyType {
   if (!isKeyType(value)) throw new TlsmeshError('ERR_CONFIG', `--key-type must be one of ${KEY_TYPES.join(', ')}`);
   return value;
@@ -68,8 +75,7 @@ export function registerCertCommands(program: Command): void {
     .action(async (flags: { ca?: string; bundle: string; tokenFile?: string; out: string; keyType: string }) => {
       const token = flags.tokenFile !== undefined ? await readText(flags.tokenFile, 'the token') : process.env['TLSMESH_TOKEN'];
       if (!token?.trim()) throw new TlsmeshError('ERR_TOKEN_MALFORMED', 'no token: pass --token-file FILE or set TLSMESH_TOKEN');
-      const url = flags.ca ?? process.env['TLSMESH_CA_URL'];
-      if (url === undefined) throw new TlsmeshError('ERR_CONFIG', 'no CA URL: pass --ca URL or set TLSMESH_CA_URL');
+      const url = workloadCaUrl(flags.ca);
       const bundlePem = await readText(flags.bundle, 'the trust bundle');
       const keyType = keyTypeOf(flags.keyType);
       await ensureWritableDir(flags.out, 'the credentials', true); // before the one-time token is spent
@@ -94,8 +100,7 @@ export function registerCertCommands(program: Command): void {
       };
       const [leaf] = certificatesFromPem(current.certPem);
       const description = describeCertificate(leaf!, new Date());
-      const url = flags.ca ?? process.env['TLSMESH_CA_URL'];
-      if (url === undefined) throw new TlsmeshError('ERR_CONFIG', 'no CA URL: pass --ca URL or set TLSMESH_CA_URL');
+      const url = workloadCaUrl(flags.ca);
       const result = await renewCredentials({
         url,
         current,
