@@ -1,0 +1,76 @@
+/**
+ * An identity straight from the CA, in process: enrols once with a one-time token (the key is
+ * made here and never leaves), then renews over mTLS at 2/3 of each certificate's lifetime with a
+ * new key each time. While the CA is unreachable it retries with backoff and keeps serving the
+ * current certificate.
+ */
+import { enrollWithToken, renewCredentials } from '../../client/index.js';
+import type { KeyType } from '../../pki/index.js';
+import { Identity } from '../identity.js';
+import { IdentityPublisher, type IdentitySource } from '../identity-source.js';
+import { errorReporter, type ReportingOptions } from '../report.js';
+import type { BackoffPolicy } from './renew-schedule.js';
+import { startRenewalLoop, type Timers } from './renewal-loop.js';
+
+export interface CaIdentityOptions extends ReportingOptions {
+  /** `https://host:port` of the CA. */
+  url: string;
+  /** The CA's roots, obtained out of band (the enrolment call trusts only these). */
+  bundlePem: string;
+  /** A one-time enrolment token (`tlsmesh token create`). */
+  token: string;
+  keyType?: KeyType;
+  clock?: () => number;
+  timers?: Timers;
+  random?: () => number;
+  backoff?: BackoffPolicy;
+}
+
+export interface CaIdentitySource extends IdentitySource {
+  /** When the next renewal attempt is due (undefined once closed). */
+  nextRenewalAt(): Date | undefined;
+}
+
+/**
+ * Enrols now (throwing the CA's coded error, e.g. ERR_TOKEN_REUSED, if it refuses), then renews in
+ * the background; renewal problems go to the logger and `onError`.
+ *
+ * @example
+ * const source = await caIdentity({ url: 'https://ca.internal:8443', bundlePem, token: process.env.TLSMESH_TOKEN! });
+ */
+export async function caIdentity(options: CaIdentityOptions): Promise<CaIdentitySource> {
+  const keyType = options.keyType ?? 'p256';
+  const enrolled = await enrollWithToken({ url: options.url, bundlePem: options.bundlePem, token: options.token, keyType });
+  const names = { spiffeId: enrolled.issued.spiffeId, dnsNames: enrolled.issued.dnsNames, ipAddresses: enrolled.issued.ipAddresses };
+  const report = errorReporter(options, 'CA identity');
+  const publisher = new IdentityPublisher(new Identity(enrolled), report);
+
+  const loop = startRenewalLoop({
+    initial: publisher.current(),
+    async renew(current) {
+      const renewed = await renewCredentials({
+        url: options.url,
+        current: { certPem: current.certPem, keyPem: current.keyPem, bundlePem: current.bundlePem },
+        ...names,
+        keyType,
+      });
+      return new Identity(renewed);
+    },
+    onRenewed: (identity) => publisher.publish(identity),
+    onError: report,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.timers ? { timers: options.timers } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+  });
+
+  return {
+    current: () => publisher.current(),
+    subscribe: (listener) => publisher.subscribe(listener),
+    nextRenewalAt: () => loop.nextAttemptAt(),
+    close() {
+      loop.stop();
+      publisher.clear();
+    },
+  };
+}
