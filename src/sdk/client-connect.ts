@@ -1,0 +1,88 @@
+/**
+ * How every tlsmesh client opens a connection: the current identity's SecureContext (built once
+ * per identity), the server's SPIFFE ID checked, and TLS sessions resumed from one cache per
+ * client. A session is reused only with the identity it was made under (after a rotation the
+ * server must see the new certificate) and only for the same destination and server matcher
+ * (Node skips `checkServerIdentity` on a resumed session).
+ */
+import { isIP } from 'node:net';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Identity } from './identity.js';
+import type { IdentitySource } from './identity-source.js';
+import type { CompiledMatcher } from './spiffe-matcher.js';
+import { clientTlsOptions } from './tls-options.js';
+
+export class ClientSessionCache {
+  readonly #entries = new Map<string, { identity: Identity; session: Buffer }>();
+  readonly #max: number;
+
+  constructor(maxEntries = 100) {
+    this.#max = maxEntries;
+  }
+
+  get(key: string, identity: Identity): Buffer | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.identity !== identity) {
+      this.#entries.delete(key); // made with an older certificate: never offered again
+      return undefined;
+    }
+    return entry.session;
+  }
+
+  set(key: string, identity: Identity, session: Buffer): void {
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.#max) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(key, { identity, session });
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+export interface Destination {
+  host: string;
+  port: number;
+  /** SNI; never an IP address (RFC 6066). Defaults to `host` when it is a name. */
+  servername?: string | undefined;
+  ALPNProtocols: string[];
+}
+
+const identityOfSocket = new WeakMap<TLSSocket, Identity>();
+
+/** The identity a client socket was opened with (to retire keep-alive sockets after a rotation). */
+export const identityOfConnection = (socket: TLSSocket): Identity | undefined => identityOfSocket.get(socket);
+
+/**
+ * Opens a TLS connection with the source's current identity. `extra` carries transport options
+ * that are not about TLS (local address, lookup, timeout…); TLS settings always come from here.
+ */
+export function connectMtls(source: IdentitySource, matcher: CompiledMatcher, cache: ClientSessionCache, destination: Destination, extra: ConnectionOptions = {}): TLSSocket {
+  const identity = source.current();
+  const servername = destination.servername || (isIP(destination.host) === 0 ? destination.host : undefined);
+  const key = `${servername ?? destination.host}:${destination.port}|${destination.ALPNProtocols.join(',')}|${matcher.key}`;
+  const session = cache.get(key, identity);
+  const socket = connect({
+    ...extra,
+    host: destination.host,
+    port: destination.port,
+    ...(servername !== undefined ? { servername } : {}),
+    ALPNProtocols: destination.ALPNProtocols,
+    ...clientTlsOptions(identity, matcher),
+    ...(session ? { session } : {}),
+  });
+  identityOfSocket.set(socket, identity);
+  // Not evicted when a connection ends in an error: clients close on errors that have nothing to
+  // do with TLS (and undici closes every `Connection: close` socket that way), and a ticket the
+  // server no longer takes costs only a full handshake.
+  socket.on('session', (next: Buffer) => cache.set(key, identity, next));
+  return socket;
+}

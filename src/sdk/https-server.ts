@@ -1,0 +1,37 @@
+/**
+ * An HTTPS server that takes only mutual TLS: a client certificate from the trust bundle, with an
+ * allowed SPIFFE ID. Certificates, bundle and CRL swap live; connections made under an older
+ * identity (or older than the maximum age) answer their next request with `Connection: close`,
+ * so clients move to a fresh handshake without a failed request.
+ */
+import { createServer, type Server, type ServerOptions } from 'node:https';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { IdentitySource } from './identity-source.js';
+import { createServerGuard, type MtlsServerOptions } from './server-guard.js';
+
+/** node:http server settings that are not about TLS (those come from the identity). */
+export type HttpServerSettings = Pick<
+  ServerOptions,
+  'keepAlive' | 'keepAliveTimeout' | 'requestTimeout' | 'headersTimeout' | 'maxHeaderSize' | 'noDelay' | 'connectionsCheckingInterval' | 'joinDuplicateHeaders'
+>;
+
+export interface MtlsHttpsServerOptions extends MtlsServerOptions {
+  http?: HttpServerSettings;
+}
+
+/**
+ * @example
+ * const server = createMtlsHttpsServer(source, { allow: { trustDomain: 'example.org' } }, expressApp);
+ * server.listen(8443);
+ */
+export function createMtlsHttpsServer(source: IdentitySource, options: MtlsHttpsServerOptions = {}, handler?: RequestListener): Server {
+  const guard = createServerGuard(source, options);
+  const server = createServer({ ...options.http, ...guard.initialOptions });
+  guard.attach(server);
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (guard.shouldRecycle(request.socket as TLSSocket)) response.setHeader('connection', 'close');
+  });
+  if (handler) server.on('request', handler);
+  return server;
+}

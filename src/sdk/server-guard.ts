@@ -1,0 +1,184 @@
+/**
+ * What every tlsmesh server does around node:tls, whatever protocol runs on top:
+ *
+ * - verifies each client in JavaScript before the protocol layer sees the connection, and closes
+ *   refused ones with a warn log naming the reason and the peer (TLS itself is told to let the
+ *   handshake finish — `rejectUnauthorized: false` — only so the reason can be logged; the check
+ *   here is what enforces, and nothing else is handed the socket);
+ * - swaps the whole option set on every identity update (`setSecureContext` with all options);
+ * - remembers which identity each connection was accepted under, so connections made before an
+ *   update, or older than the maximum age, are recycled by the protocol layer.
+ */
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { Logger } from '../observe/logger.js';
+import { parseSpiffeId } from '../pki/index.js';
+import type { Identity } from './identity.js';
+import type { IdentitySource } from './identity-source.js';
+import { recordPeer, type PeerIdentity } from './peer.js';
+import { reasonForHandshakeError, reasonForVerifyError, type Refusal, type RefusalReason } from './refusal.js';
+import { sdkLogger } from './report.js';
+import { peerSpiffeId, spiffeMatcher, type CompiledMatcher, type SpiffeMatchers } from './spiffe-matcher.js';
+import { serverTlsOptions, TicketKeys, type ServerTlsOptions } from './tls-options.js';
+
+export interface MtlsServerOptions {
+  /** Client SPIFFE IDs accepted at all (per-route rules go in the authz middleware). Default: any ID in the server's own trust domain. */
+  allow?: SpiffeMatchers;
+  logger?: Logger;
+  /** Called for every refused connection, after it is logged. */
+  onRefusal?: (refusal: Refusal) => void;
+  /** Connections older than this are recycled (default 1 h, well inside a 24 h leaf's last third). */
+  maxConnectionAgeMs?: number;
+  /** For certificate validity checks on resumed sessions (default Date.now). */
+  clock?: () => number;
+}
+
+export const DEFAULT_MAX_CONNECTION_AGE_MS = 60 * 60_000;
+
+interface ConnectionStamp {
+  identity: Identity;
+  acceptedAt: number;
+}
+
+export interface ServerGuard {
+  /** The option set to create the server with (built from the current identity). */
+  readonly initialOptions: ServerTlsOptions;
+  /** Installs verification and live updates on the created server. */
+  attach(server: TlsServer): void;
+  /** True when a connection was accepted under an older identity or is past its maximum age. */
+  shouldRecycle(socket: TLSSocket): boolean;
+  /**
+   * The socket whose protocol listeners are running right now: node:http2 emits 'session'
+   * synchronously from its connection listener, and `session.socket` is only a proxy.
+   */
+  acceptingSocket(): TLSSocket | undefined;
+  /** Runs after each identity update has been applied (protocol layers recycle their connections). */
+  onUpdate(listener: () => void): void;
+  readonly logger: Logger;
+}
+
+export function createServerGuard(source: IdentitySource, options: MtlsServerOptions): ServerGuard {
+  const logger = sdkLogger(options.logger);
+  const clock = options.clock ?? Date.now;
+  const maxAgeMs = options.maxConnectionAgeMs ?? DEFAULT_MAX_CONNECTION_AGE_MS;
+  const allowed = options.allow === undefined ? undefined : spiffeMatcher(options.allow);
+  const sameTrustDomain = new Map<string, CompiledMatcher>();
+  const allowedNow = (): CompiledMatcher => {
+    if (allowed) return allowed;
+    const trustDomain = source.current().trustDomain;
+    let matcher = sameTrustDomain.get(trustDomain);
+    if (!matcher) sameTrustDomain.set(trustDomain, (matcher = spiffeMatcher({ trustDomain })));
+    return matcher;
+  };
+  const ticketKeys = new TicketKeys();
+  const stamps = new WeakMap<TLSSocket, ConnectionStamp>();
+  const updateListeners: (() => void)[] = [];
+  let accepting: TLSSocket | undefined;
+
+  // rejectUnauthorized: false only so a refused client can be logged with its reason: `verify`
+  // below enforces, and no socket reaches the protocol layer without passing it (see the top).
+  const fullOptions = (identity: Identity): ServerTlsOptions => ({ ...serverTlsOptions(identity, ticketKeys.for(identity)), rejectUnauthorized: false });
+
+  const refuse = (socket: TLSSocket, reason: RefusalReason, detail: string, spiffeId?: string): void => {
+    const refusal: Refusal = { reason, peer: peerAddress(socket), detail, ...(spiffeId !== undefined ? { spiffeId } : {}) };
+    logger.warn({ event: 'mtls.refused', ...refusal }, `refused ${refusal.peer}: ${reason} (${detail})`);
+    options.onRefusal?.(refusal);
+  };
+
+  /** The peer's identity when the connection may proceed; otherwise refuses and returns null. */
+  const verify = (socket: TLSSocket): PeerIdentity | null => {
+    const certificate = socket.getPeerCertificate();
+    if (!certificate || Object.keys(certificate).length === 0) {
+      refuse(socket, 'no-certificate', 'the client sent no certificate');
+      return null;
+    }
+    if (!socket.authorized) {
+      const code = String(socket.authorizationError);
+      refuse(socket, reasonForVerifyError(code), code);
+      return null;
+    }
+    // A resumed session is not verified again by OpenSSL: check the dates here too.
+    const now = clock();
+    const notAfter = new Date(certificate.valid_to);
+    if (notAfter.getTime() < now) {
+      refuse(socket, 'expired', `the certificate expired at ${notAfter.toISOString()}`);
+      return null;
+    }
+    if (new Date(certificate.valid_from).getTime() > now) {
+      refuse(socket, 'not-yet-valid', `the certificate is valid from ${certificate.valid_from}`);
+      return null;
+    }
+    const found = peerSpiffeId(certificate);
+    if (!('id' in found)) {
+      refuse(socket, 'identity-not-allowed', found.problem);
+      return null;
+    }
+    const matcher = allowedNow();
+    if (!matcher(found.id)) {
+      refuse(socket, 'identity-not-allowed', `${found.id} is not ${matcher.description}`, found.id);
+      return null;
+    }
+    const id = parseSpiffeId(found.id);
+    return { spiffeId: id.uri, trustDomain: id.trustDomain, path: id.path, serial: certificate.serialNumber.toLowerCase(), notAfter };
+  };
+
+  const attach = (server: TlsServer): void => {
+    // The protocol layer's listener (http, http2) was registered when the server was created:
+    // take it off and hand it only sockets that pass.
+    const protocolListeners = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
+    server.removeAllListeners('secureConnection');
+    server.on('secureConnection', (socket: TLSSocket) => {
+      const peer = verify(socket);
+      if (!peer) {
+        socket.destroy();
+        return;
+      }
+      recordPeer(socket, peer);
+      stamps.set(socket, { identity: source.current(), acceptedAt: clock() });
+      accepting = socket;
+      try {
+        for (const listener of protocolListeners) listener.call(server, socket);
+      } finally {
+        accepting = undefined;
+      }
+    });
+
+    server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
+      const reason = reasonForHandshakeError(error);
+      if (reason) refuse(socket, reason, error.code ?? error.message);
+      else logger.debug({ event: 'mtls.aborted', peer: peerAddress(socket), detail: error.code ?? error.message }, 'client left during the handshake');
+    });
+
+    const unsubscribe = source.subscribe((identity) => {
+      try {
+        server.setSecureContext(fullOptions(identity));
+      } catch (error) {
+        logger.error({ event: 'mtls.update_failed', err: (error as Error).message, serial: identity.serial }, 'could not apply the new identity; keeping the previous one');
+        return;
+      }
+      logger.info({ event: 'mtls.identity_updated', spiffeId: identity.spiffeId, serial: identity.serial, notAfter: identity.notAfter.toISOString() }, 'serving a new identity');
+      for (const listener of updateListeners) listener();
+    });
+    server.once('close', unsubscribe);
+  };
+
+  return {
+    initialOptions: fullOptions(source.current()),
+    attach,
+    shouldRecycle(socket) {
+      const stamp = stamps.get(socket);
+      if (!stamp) return false;
+      return stamp.identity !== source.current() || clock() - stamp.acceptedAt >= maxAgeMs;
+    },
+    acceptingSocket: () => accepting,
+    onUpdate: (listener) => updateListeners.push(listener),
+    logger,
+  };
+}
+
+function peerAddress(socket: TLSSocket): string {
+  // A TLS socket that failed early may have lost its handle; the TCP socket under it still knows.
+  const parent = (socket as TLSSocket & { _parent?: { remoteAddress?: string; remotePort?: number } })._parent;
+  const address = socket.remoteAddress ?? parent?.remoteAddress ?? 'unknown';
+  const port = socket.remotePort ?? parent?.remotePort;
+  return port === undefined ? address : `${address}:${port}`;
+}
