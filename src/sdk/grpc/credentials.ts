@@ -1,0 +1,97 @@
+/**
+ * grpc-js server and channel credentials that speak only mutual TLS, verify the peer against the
+ * trust bundle of an identity source, and follow that source's rotations live.
+ *
+ * @example
+ * const server = new Server({ ...grpcServerOptions(source), interceptors: [grpcAuthzInterceptor(policy)] });
+ * server.bindAsync('0.0.0.0:8443', grpcServerCredentials(source), callback);
+ * const client = new HealthClient('api.internal:8443', grpcChannelCredentials(source, { expect: 'spiffe://example.org/api' }), grpcChannelOptions());
+ */
+import { X509Certificate } from 'node:crypto';
+import { type ChannelCredentials, type ChannelOptions, experimental, type ServerCredentials } from '@grpc/grpc-js';
+import { type GrpcIdentitySource, IdentityCertificateProvider } from './provider.js';
+import { checkServerSpiffeId, spiffeMatcher, type SpiffeMatchers } from '../spiffe-matcher.js';
+
+export interface GrpcCredentialsOptions {
+  /** Hears about an identity source that failed to give an identity; the previous one stays in use. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Server credentials that require a client certificate chaining to the source's bundle (no
+ * plaintext, no anonymous TLS) and present the source's current leaf; a rotation applies to the
+ * next handshake, open connections keep going (recycle them with `grpcServerOptions`).
+ *
+ * Not applied: the identity's CRL. grpc-js's certificate-provider path hands only CA, leaf and key
+ * to `setSecureContext` (which resets every other option), so revocation must be checked per call
+ * (by serial, in an interceptor) until these credentials build the whole context themselves.
+ */
+export function grpcServerCredentials(source: GrpcIdentitySource, options: GrpcCredentialsOptions = {}): ServerCredentials {
+  const provider = new IdentityCertificateProvider(source, options);
+  // grpc-js 1.14 declares (caProvider, identityProvider, requireClientCertificate) but its
+  // implementation passes the first argument on as the *identity* provider and the second as the
+  // CA provider (test/sdk/grpc-provider-order.test.ts pins this). One provider serving both roles
+  // is right whichever order a future release settles on. `true` makes the server reject a
+  // client without a certificate that verifies against the bundle (rejectUnauthorized).
+  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
+}
+
+export interface GrpcChannelCredentialsOptions extends GrpcCredentialsOptions {
+  /** The server's SPIFFE ID (a string is exact), or `{ trustDomain }` / `{ pathPrefix }` rules, or a list. */
+  expect: SpiffeMatchers;
+}
+
+/**
+ * Channel credentials presenting the source's current leaf and accepting only a server whose
+ * certificate chains to the bundle and carries an expected SPIFFE ID (the host name is not used).
+ *
+ * Rotation goes through a certificate provider rather than new credentials per update: the
+ * channel (and every client built on it) stays the same object, and each new connection takes
+ * the latest leaf and bundle. grpc-js builds a SecureContext per connection on this path; for
+ * gRPC that is one per long-lived HTTP/2 connection, not per call, so it costs nothing that shows.
+ */
+export function grpcChannelCredentials(source: GrpcIdentitySource, options: GrpcChannelCredentialsOptions): ChannelCredentials {
+  const checkServerIdentity = checkServerSpiffeId(spiffeMatcher(options.expect));
+  const provider = new IdentityCertificateProvider(source, options.onError === undefined ? {} : { onError: options.onError });
+  return experimental.createCertificateProviderChannelCredentials(provider, provider, {
+    checkServerIdentity,
+    rejectUnauthorized: true,
+  });
+}
+
+const DAY_MS = 24 * 3600_000;
+/** grpc-js adds up to +10 % jitter, and Node runs a timer longer than 2^31-1 ms after 1 ms. */
+const MAX_CONNECTION_AGE_MS = Math.floor((2 ** 31 - 1) / 1.1);
+
+/**
+ * Server options that recycle connections well before a leaf used in their handshake can expire:
+ * `grpc.max_connection_age_ms` defaults to a tenth of the current leaf's lifetime (2.4 h for 24 h
+ * leaves), at most a day. A connection may be opened with a leaf that is due for renewal, which
+ * still has about 0.28 of its lifetime left (renewal at 2/3, jitter 1/20); a tenth, plus
+ * grpc-js's ±10 % jitter, stays far below that. The grace period is left unlimited (grpc-js's
+ * default) so GOAWAY never cuts an in-flight call; clients open their next connection with the
+ * newest certificates. Spread these options into `new Server({ ... })`.
+ */
+export function grpcServerOptions(source: GrpcIdentitySource, options: { maxConnectionAgeMs?: number } = {}): ChannelOptions {
+  const maxConnectionAgeMs = options.maxConnectionAgeMs ?? Math.min(Math.floor(leafLifetimeMs(source.current().certPem) / 10), DAY_MS);
+  if (!Number.isSafeInteger(maxConnectionAgeMs) || maxConnectionAgeMs <= 0 || maxConnectionAgeMs > MAX_CONNECTION_AGE_MS) {
+    throw new TypeError(`maxConnectionAgeMs must be an integer from 1 to ${MAX_CONNECTION_AGE_MS}`);
+  }
+  return { 'grpc.max_connection_age_ms': maxConnectionAgeMs };
+}
+
+/**
+ * Channel options: a subchannel pool local to the channel. By default grpc-js shares one
+ * connection among all channels to the same target whose credentials compare equal, so clients
+ * made with one credentials object ride one connection: a service that opens N clients to spread
+ * load (or a test that needs N handshakes) silently gets one connection. Spread these options into
+ * the client's options.
+ */
+export function grpcChannelOptions(): ChannelOptions {
+  return { 'grpc.use_local_subchannel_pool': 1 };
+}
+
+function leafLifetimeMs(certPem: string): number {
+  const leaf = new X509Certificate(certPem);
+  return Date.parse(leaf.validTo) - Date.parse(leaf.validFrom);
+}
