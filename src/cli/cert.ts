@@ -6,7 +6,7 @@ import { enrollWithToken, renewCredentials, writeCredentials, type Credentials }
 import { credentialPathsIn } from '../client/paths.js';
 import { isKeyType, KEY_TYPES, type KeyType } from '../pki/index.js';
 import { adminClient, ensureWritableDir, readText, spiffeIdOfChain, type ConnectionFlags } from './context.js';
-import { certificatesFromPem, chainProblem, describeCertificate, fetchPeerChain, type CertificateDescription } from './inspect.js';
+import { certificatesFromPem, chainProblem, describeCertificate, explainClientVerdict, fetchPeerChain, type CertificateDescription, type PeerChain } from './inspect.js';
 import { examples, printJson } from './output.js';
 
 /** A workload has no data dir to read the URL from: --ca or TLSMESH_CA_URL. */
@@ -120,6 +120,7 @@ export function registerCertCommands(program: Command): void {
     .option('--bundle <file>', 'trust bundle to verify the chain against')
     .option('--cert <file>', 'client certificate to present to HOST:PORT')
     .option('--key <file>', 'client key to present to HOST:PORT')
+    .option('--expect-id <spiffe-id>', "the SPIFFE ID the certificate (or server) should have")
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
@@ -127,38 +128,50 @@ export function registerCertCommands(program: Command): void {
         'tlsmesh cert inspect ./tls/cert.pem --bundle ./tls/bundle.pem',
         'tlsmesh cert inspect 127.0.0.1:8443 --bundle tlsmesh-ca/bundle.pem',
         'tlsmesh cert inspect api.internal:443 --bundle bundle.pem --cert tls/cert.pem --key tls/key.pem --json',
+        'tlsmesh cert inspect api.internal:443 --bundle bundle.pem --cert tls/cert.pem --key tls/key.pem --expect-id spiffe://example.org/api',
       ]),
     )
-    .action(async (target: string, flags: { bundle?: string; cert?: string; key?: string; json?: boolean }) => {
+    .action(async (target: string, flags: { bundle?: string; cert?: string; key?: string; expectId?: string; json?: boolean }) => {
       const now = new Date();
       const bundlePem = flags.bundle !== undefined ? await readText(flags.bundle, 'the trust bundle') : undefined;
       const bundle = bundlePem !== undefined ? certificatesFromPem(bundlePem) : [];
       const fileExists = await access(target).then(() => true, () => false);
       const hostPort = HOST_PORT.exec(target);
       let chain;
-      let handshake: { authorized: boolean; authorizationError: string | null; protocol: string | null } | null = null;
+      let handshake: Omit<PeerChain, 'chain'> | null = null;
       if (!fileExists && hostPort) {
         const peer = await fetchPeerChain(hostPort[1] ?? hostPort[2]!, Number(hostPort[3]), {
           ...(bundlePem !== undefined ? { bundlePem } : {}),
           ...(flags.cert !== undefined ? { certPem: await readText(flags.cert, 'the client certificate') } : {}),
           ...(flags.key !== undefined ? { keyPem: await readText(flags.key, 'the client key') } : {}),
         });
-        chain = peer.chain;
-        handshake = peer;
+        const { chain: peerChain, ...rest } = peer;
+        chain = peerChain;
+        handshake = rest;
       } else {
         chain = certificatesFromPem(await readText(target, 'the certificate file'));
       }
       const descriptions = chain.map((certificate) => describeCertificate(certificate, now));
       const problem = chainProblem(chain, bundle, now);
       const verdict = bundle.length === 0 ? null : problem === null ? 'chain verifies against the bundle' : `chain does NOT verify: ${problem}`;
+      const ids = descriptions[0]?.spiffeIds ?? [];
+      const identityProblem =
+        flags.expectId === undefined || (ids.length === 1 && ids[0] === flags.expectId)
+          ? null
+          : `identity MISMATCH: expected ${flags.expectId}, the certificate has ${ids.length === 0 ? 'no SPIFFE ID' : ids.join(', ')}`;
+      const clientRefused = handshake !== null && handshake.clientVerdict.outcome !== 'kept-open';
       if (flags.json) {
-        printJson({ target, certificates: descriptions, verifies: bundle.length === 0 ? null : problem === null, problem, handshake });
+        printJson({ target, certificates: descriptions, verifies: bundle.length === 0 ? null : problem === null, problem, identityProblem, handshake });
       } else {
         descriptions.forEach(printDescription);
-        if (handshake) process.stdout.write(`handshake   ${handshake.protocol ?? '?'}; server certificate ${handshake.authorized ? 'trusted' : `not trusted: ${handshake.authorizationError}`}\n`);
+        if (handshake) {
+          process.stdout.write(`handshake   ${handshake.protocol ?? '?'}; server certificate ${handshake.authorized ? 'trusted' : `not trusted: ${handshake.authorizationError}`}\n`);
+          process.stdout.write(`${explainClientVerdict(handshake.clientVerdict, flags.cert !== undefined)}\n`);
+        }
         if (verdict) process.stdout.write(`${verdict}\n`);
+        if (flags.expectId !== undefined) process.stdout.write(`${identityProblem ?? `identity    ${flags.expectId}: OK`}\n`);
       }
-      if (bundle.length > 0 && problem !== null) process.exitCode = 1;
+      if ((bundle.length > 0 && problem !== null) || identityProblem !== null || (clientRefused && flags.cert !== undefined)) process.exitCode = 1;
     });
 
   cert

@@ -75,6 +75,50 @@ export function certificatesFromPem(text: string): X509Certificate[] {
   return ders.map((der) => new X509Certificate(der));
 }
 
+export interface PeerChain {
+  chain: X509Certificate[];
+  /** Whether the server's chain verified against the bundle given. */
+  authorized: boolean;
+  authorizationError: string | null;
+  protocol: string | null;
+  /** What the server did with us after the handshake (see settle()). */
+  clientVerdict: ClientVerdict;
+}
+
+export type ClientVerdict =
+  | { outcome: 'kept-open' }
+  | { outcome: 'alert'; detail: string }
+  | { outcome: 'closed' };
+
+/** How the server treated our side after the handshake: kept the connection, sent an alert, or closed it. */
+function settle(socket: TLSSocket, waitMs: number): Promise<ClientVerdict> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish({ outcome: 'kept-open' }), waitMs);
+    const finish = (verdict: ClientVerdict): void => {
+      clearTimeout(timer);
+      resolve(verdict);
+    };
+    socket.once('error', (error: Error & { code?: string }) => finish({ outcome: 'alert', detail: error.code ?? error.message }));
+    socket.once('close', () => finish({ outcome: 'closed' }));
+    socket.once('end', () => finish({ outcome: 'closed' }));
+    socket.resume();
+  });
+}
+
+/** One line on what the server's behaviour after the handshake means for this client. */
+export function explainClientVerdict(verdict: ClientVerdict, presentedCertificate: boolean): string {
+  switch (verdict.outcome) {
+    case 'kept-open':
+      return presentedCertificate
+        ? 'client       the server kept the connection open: it accepted this client certificate'
+        : 'client       the server kept the connection open without a client certificate: it does NOT require mutual TLS';
+    case 'alert':
+      return `client       REFUSED by the server with a TLS alert (${verdict.detail})${presentedCertificate ? '' : ': it wants a client certificate (pass --cert and --key)'}`;
+    case 'closed':
+      return `client       REFUSED: the server closed the connection right after the handshake${presentedCertificate ? ' (a tlsmesh server logs the reason: event mtls.refused)' : ': it wants a client certificate (pass --cert and --key)'}`;
+  }
+}
+
 /**
  * The chain a TLS server presents. Inspection only: the handshake's own verdict is reported, no
  * application data is sent, and the socket is closed at once — which is why this connection does
@@ -83,8 +127,8 @@ export function certificatesFromPem(text: string): X509Certificate[] {
 export function fetchPeerChain(
   host: string,
   port: number,
-  options: { bundlePem?: string; certPem?: string; keyPem?: string; timeoutMs?: number },
-): Promise<{ chain: X509Certificate[]; authorized: boolean; authorizationError: string | null; protocol: string | null }> {
+  options: { bundlePem?: string; certPem?: string; keyPem?: string; timeoutMs?: number; settleMs?: number },
+): Promise<PeerChain> {
   return new Promise((resolve, reject) => {
     const socket: TLSSocket = connect({
       host,
@@ -106,10 +150,19 @@ export function fetchPeerChain(
         peer = peer.issuerCertificate as typeof peer;
       }
       const authorizationError = socket.authorizationError ? String(socket.authorizationError) : null;
-      resolve({ chain, authorized: socket.authorized, authorizationError, protocol: socket.getProtocol() });
-      socket.destroy();
+      const result = { chain, authorized: socket.authorized, authorizationError, protocol: socket.getProtocol() };
+      // In TLS 1.3 the server judges the client certificate after the client's handshake is
+      // done: a refusal arrives as an alert or a close a moment later. Wait a bounded moment.
+      settle(socket, options.settleMs ?? 1500).then((clientVerdict) => {
+        resolve({ ...result, clientVerdict });
+        socket.destroy();
+      }, reject);
     });
     socket.once('timeout', () => socket.destroy(new Error(`no TLS handshake with ${host}:${port} within the timeout`)));
-    socket.once('error', (cause: Error) => reject(new TlsmeshError('ERR_CA_UNREACHABLE', `TLS connection to ${host}:${port} failed: ${cause.message}`, { cause })));
+    socket.once('error', (cause: Error) => {
+      if (!handshakeDone) reject(new TlsmeshError('ERR_CA_UNREACHABLE', `TLS connection to ${host}:${port} failed: ${cause.message}`, { cause }));
+    });
+    let handshakeDone = false;
+    socket.once('secureConnect', () => (handshakeDone = true));
   });
 }
