@@ -125,3 +125,18 @@ export type { PeerCarrier, PeerIdentity } from './peer.js';
  */
 export { authorizePeer, denialBody, fastifyRequirePeer, requirePeer, tlsmeshFastify } from './authz.js';
 export type { AuthzDecision, TlsmeshFastifyOptions } from './authz.js';
+
+// ---- Permissive mode (migration only) ----------------------------------------------------------
+
+/**
+ * One port for mTLS and plaintext while callers migrate, counting and logging (warn, with the
+ * address) every plaintext or unauthenticated caller; verified callers are still checked against
+ * `allow`. Strict (`createMtlsHttpsServer`) stays the default: this is an explicit opt-in and
+ * logs a warning when created.
+ * @example const server = createPermissiveHttpsServer(source, { onInsecureCaller: (c) => seen.add(c.address) }, app).listen(8443); server.permissiveStats.plaintext
+ */
+export { createPermissiveHttpsServer, DEFAULT_FIRST_BYTE_TIMEOUT_MS, DEFAULT_MAX_TRACKED_CALLERS, permissiveCaller } from './permissive-server.js';
+export type { InsecureCaller, PermissiveCaller, PermissiveHttpsServer, PermissiveHttpsServerOptions, PermissiveStats } from './permissive-server.js';
+/** What the first byte of a connection says, and connection counts by caller address. @example classifyFirstByte(0x16) === 'tls' */
+export { classifyFirstByte } from './permissive-callers.js';
+export type { CallerCounts, CallerMode, FirstByteKind } from './permissive-callers.js';
