@@ -1,6 +1,7 @@
 /**
- * Where the CA's CPU time goes during the measured phases: reads the server's `--cpu-prof`
- * profile and bench/run.ts's phase windows, and prints self time by package or source file, the
+ * Where a server's CPU time goes during the measured phases: reads the CA's or the SDK servers'
+ * `--cpu-prof` profile and bench/run.ts's phase windows (windows with one label, e.g. a variant
+ * measured over several rounds, are summed), and prints self time by package or source file, the
  * top functions by self time (with the src/ function that called them), and src/ functions by
  * inclusive time.
  *
@@ -35,7 +36,8 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const REPO_FILE = /(?:^|\/)((?:src|bench)\/.*)$/;
+/** Our code: src/ as tsx runs it, and dist/ as the compiled package (what the CA and SDK servers import). */
+const REPO_FILE = /(?:^|\/)((?:src|bench|dist)\/.*)$/;
 
 function bucketOf(node: ProfileNode): string {
   const { url, functionName } = node.callFrame;
@@ -49,10 +51,11 @@ function bucketOf(node: ProfileNode): string {
   return REPO_FILE.exec(url.replace(/^file:\/\//, ''))?.[1] ?? url;
 }
 
-const isOurs = (bucket: string): boolean => bucket.startsWith('src/');
+const isOurs = (bucket: string): boolean => bucket.startsWith('src/') || bucket.startsWith('dist/');
 const label = (node: ProfileNode): string => `${node.callFrame.functionName || '(anonymous)'} ${bucketOf(node)}`;
 
-function summarize(profile: Profile, window: PhaseWindow | null): string | null {
+/** Windows with the same label (a variant measured in several rounds) are summarised together. */
+function summarize(profile: Profile, phase: string | null, windows: readonly PhaseWindow[]): string | null {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
@@ -69,7 +72,7 @@ function summarize(profile: Profile, window: PhaseWindow | null): string | null 
   profile.samples.forEach((id, index) => {
     const delta = profile.timeDeltas[index] ?? 0;
     time += delta;
-    if (window !== null && (time < window.startUs || time > window.endUs)) return;
+    if (phase !== null && !windows.some((window) => time >= window.startUs && time <= window.endUs)) return;
     const node = byId.get(id)!;
     total += delta;
     if (node.callFrame.functionName === '(idle)') idle += delta;
@@ -93,7 +96,7 @@ function summarize(profile: Profile, window: PhaseWindow | null): string | null 
   const top = (map: Map<string, number>, count: number): string[] =>
     [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, count).map(([name, us]) => `  ${share(us)}  ${name}`);
   return [
-    `== ${window?.label ?? 'whole profile'}: ${(total / 1000).toFixed(0)} ms sampled`,
+    `== ${phase ?? 'whole profile'}: ${(total / 1000).toFixed(0)} ms sampled${windows.length > 1 ? ` in ${windows.length} windows` : ''}`,
     'self time by package or file:',
     ...top(self, 15),
     'top functions by self time (<- the src/ function that called them):',
@@ -112,8 +115,9 @@ async function main(): Promise<void> {
     const profile = JSON.parse(await readFile(join(dir, file), 'utf8')) as Profile;
     const endUs = profile.startTime + profile.timeDeltas.reduce((sum, delta) => sum + delta, 0);
     const inside = windows.filter((window) => window.startUs >= profile.startTime && window.endUs <= endUs);
-    for (const window of inside.length > 0 ? inside : [null]) {
-      const text = summarize(profile, window);
+    const phases = [...new Set(inside.map((window) => window.label))];
+    for (const phase of phases.length > 0 ? phases : [null]) {
+      const text = summarize(profile, phase, inside.filter((window) => window.label === phase));
       if (text !== null) console.log(`# ${file}\n${text}`);
     }
   }

@@ -1,9 +1,16 @@
 /**
- * `npm run bench`: issuance through the HTTP API (enrol with a one-time token → certificate) on
- * SQLite and PostgreSQL with 1 and 32 concurrent clients, against the raw crypto limit measured in
- * the same run (before and after the HTTP phases, mean), plus the leaf-encoding micro-benchmark.
+ * `npm run bench`: two benchmarks, selectable with BENCH_ONLY=ca or BENCH_ONLY=sdk (default both).
+ *
+ * - ca: issuance through the HTTP API (enrol with a one-time token → certificate) on SQLite and
+ *   PostgreSQL with 1 and 32 concurrent clients, against the raw crypto limit measured in the same
+ *   run (before and after the HTTP phases, mean), plus the leaf-encoding micro-benchmark.
+ * - sdk: HTTP/1.1, HTTP/2 and gRPC unary through tlsmesh mTLS against the same servers in
+ *   plaintext and with hand-written node:tls mTLS, and full vs resumed handshakes (bench/sdk.ts).
+ *
  * See bench/README.md for the output and the knobs. Exits non-zero when a check fails (an
- * enrolment error, a duplicate serial, a store that does not hold what was answered).
+ * enrolment error, a duplicate serial, a store that does not hold what was answered; a request
+ * not answered 200, an unauthenticated mTLS request, a connection not reused, a handshake that did
+ * not resume as asked).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +22,7 @@ import { measureLeafEncoding } from './leaf-encoding.js';
 import { createBenchDatabase, postgresUnavailableReason, redactedPgUrl } from './postgres-database.js';
 import { measureRawLimit } from './raw-limit.js';
 import { Report, result } from './report.js';
+import { runSdkBench, type PhaseWindow } from './sdk.js';
 
 const RESULTS_FILE = fileURLToPath(new URL('./results/latest.jsonl', import.meta.url));
 /** With BENCH_CPU_PROF=DIR the CA child writes V8 CPU profiles there, and this file the phase windows (read by cpu-profile-summary.ts). */
@@ -31,6 +39,8 @@ const GOAL_CERTS_PER_SECOND = 1000;
 const GOAL_RATIO = 0.25;
 
 type StoreKind = 'sqlite' | 'postgres';
+const BENCHES = ['ca', 'sdk'] as const;
+type BenchName = (typeof BENCHES)[number];
 
 interface PhaseMeasurement {
   store: StoreKind;
@@ -40,12 +50,14 @@ interface PhaseMeasurement {
 
 const progress = (text: string): boolean => process.stderr.write(`# ${text}\n`);
 
-/** Teardown steps still pending, so that Ctrl-C cleans up as `finally` does. Each is idempotent. */
+/** Teardown steps still pending, so that Ctrl-C (or a `timeout` wrapper's SIGTERM) cleans up as `finally` does. Each is idempotent. */
 const pendingCleanups: (() => Promise<void>)[] = [];
-process.once('SIGINT', () => {
-  progress('interrupted; cleaning up');
-  void Promise.allSettled(pendingCleanups.map((cleanup) => cleanup())).finally(() => process.exit(130));
-});
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(signal, () => {
+    progress(`${signal}; cleaning up`);
+    void Promise.allSettled(pendingCleanups.map((cleanup) => cleanup())).finally(() => process.exit(code));
+  });
+}
 
 async function withCleanup<T>(cleanup: () => Promise<void>, body: () => Promise<T>): Promise<T> {
   pendingCleanups.push(cleanup);
@@ -98,8 +110,32 @@ async function loadStore(store: StoreKind, ca: CaProcess, admin: CaClient): Prom
   return measurements;
 }
 
+/** Registers a teardown for Ctrl-C while it is pending; returns the function that unregisters it. */
+function registerCleanup(cleanup: () => Promise<void>): () => void {
+  pendingCleanups.push(cleanup);
+  return () => {
+    const at = pendingCleanups.indexOf(cleanup);
+    if (at >= 0) pendingCleanups.splice(at, 1);
+  };
+}
+
 async function main(): Promise<number> {
   const report = new Report();
+  const only = (process.env['BENCH_ONLY'] ?? BENCHES.join(',')).split(',').map((name) => name.trim());
+  const unknownBench = only.filter((name) => !(BENCHES as readonly string[]).includes(name));
+  if (unknownBench.length > 0) throw new TypeError(`BENCH_ONLY: unknown benchmark ${unknownBench.join(', ')} (use ca, sdk or both, comma-separated)`);
+  const selected = (name: BenchName): boolean => only.includes(name);
+  const windows: PhaseWindow[] = [];
+  if (selected('ca')) windows.push(...(await benchCa(report)));
+  if (selected('sdk')) windows.push(...(await runSdkBench(report, { cpuProfileDir: CPU_PROFILE_DIR, registerCleanup })));
+  await report.writeJsonl(RESULTS_FILE);
+  if (CPU_PROFILE_DIR !== undefined) await writeFile(join(CPU_PROFILE_DIR, PHASES_FILE), JSON.stringify(windows, null, 2));
+  process.stdout.write(`\n${report.table()}\n`);
+  return 0;
+}
+
+/** The issuance benchmark; returns the measured windows (for CPU profiles). */
+async function benchCa(report: Report): Promise<PhaseWindow[]> {
   const stores = (process.env['BENCH_STORES'] ?? 'sqlite,postgres').split(',').map((name) => name.trim());
   const unknown = stores.filter((name) => name !== 'sqlite' && name !== 'postgres');
   if (unknown.length > 0) throw new TypeError(`BENCH_STORES: unknown store ${unknown.join(', ')} (use sqlite, postgres or both, comma-separated)`);
@@ -150,13 +186,7 @@ async function main(): Promise<number> {
     report.note(`goal ≥ ${GOAL_RATIO} of the raw limit on SQLite (32 clients): ${best.ratio?.toFixed(3) ?? '?'}, ${met((best.ratio ?? 0) >= GOAL_RATIO)}`);
   }
   report.note(`ratios: issuance against the raw limit mean (${Math.round(raw)} ops/s); leaf encoding against @peculiar/x509; compare ratios only within one run`);
-  await report.writeJsonl(RESULTS_FILE);
-  if (CPU_PROFILE_DIR !== undefined) {
-    const windows = measurements.map(({ store, concurrency, outcome }) => ({ label: `${store}, ${concurrency} client(s)`, ...outcome.window }));
-    await writeFile(join(CPU_PROFILE_DIR, PHASES_FILE), JSON.stringify(windows, null, 2));
-  }
-  process.stdout.write(`\n${report.table()}\n`);
-  return 0;
+  return measurements.map(({ store, concurrency, outcome }) => ({ label: `${store}, ${concurrency} client(s)`, ...outcome.window }));
 }
 
 void main()
