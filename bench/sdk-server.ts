@@ -184,6 +184,7 @@ async function startAll(identity: BenchIdentity, logger: Logger): Promise<Record
     'http2/plaintext': await listen(createHttp2Server({}, on('http2', 'plaintext'))),
     'http2/node-tls': await listen(countHandshakes('http2/node-tls', createHttp2SecureServer({ ...handTls, allowHTTP1: false }, on('http2', 'node-tls')))),
     'http2/tlsmesh': await listen(countHandshakes('http2/tlsmesh', createMtlsHttp2Server(source, { logger, onRefusal: refused('http2/tlsmesh') }, on('http2', 'tlsmesh')))),
+    // Baseline for the ratio goals, on loopback only; not a path the product offers.
     'grpc/plaintext': await startGrpc('grpc/plaintext', 'plaintext', ServerCredentials.createInsecure()),
     'grpc/node-tls': await startGrpc(
       'grpc/node-tls',
