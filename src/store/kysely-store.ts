@@ -6,7 +6,7 @@
  * as `cause`); coded TlsmeshErrors raised here (ERR_SERIAL_COLLISION, ERR_NOT_FOUND) pass
  * through unchanged.
  */
-import { Migrator, type Kysely } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import { TlsmeshError } from '../errors.js';
 import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backend.js';
 import { createMigrationProvider } from './migrations.js';
@@ -15,10 +15,12 @@ import {
   fromAuditRow,
   fromCaKeyRow,
   fromCertificateRow,
+  fromCrlRow,
   fromTokenRow,
   toAuditRow,
   toCaKeyRow,
   toCertificateRow,
+  toCrlRow,
   toEpochMs,
   toTokenRow,
 } from './rows.js';
@@ -31,7 +33,10 @@ import type {
   CaKeyState,
   CertificateFilter,
   CertificateRecord,
+  CrlDraft,
+  CrlRecord,
   RedeemResult,
+  RevokedSerial,
   Store,
   TokenRecord,
 } from './types.js';
@@ -276,12 +281,13 @@ export class KyselyStore implements Store {
   revokeCertificate(serial: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord | null> {
     return this.#run('revokeCertificate', (db) =>
       db.transaction().execute(async (trx) => {
-        await trx
+        const revoked = await trx
           .updateTable('certificates')
           .set({ status: 'revoked', revoked_at: toEpochMs(at), revocation_reason: reason })
           .where('serial', '=', serial)
           .where('status', '=', 'valid')
-          .execute();
+          .executeTakeFirst();
+        if (revoked.numUpdatedRows > 0n) await bumpRevocationEpoch(trx);
         const row = await trx.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
         if (row === undefined) return null;
         await appendAuditRow(trx, audit);
@@ -311,10 +317,64 @@ export class KyselyStore implements Store {
         // one of these rows; the certificate that renewal committed is not in the first
         // statement's snapshot, but is in the second's.
         const rows = [...(await revokeCurrent()), ...(await revokeCurrent())];
+        if (rows.length > 0) await bumpRevocationEpoch(trx);
         await appendAuditRow(trx, audit);
         return rows.map(fromCertificateRow).sort(newestFirst);
       }),
     );
+  }
+
+  revocationEpoch(): Promise<number> {
+    return this.#run('revocationEpoch', async (db) => {
+      const row = await db.selectFrom('meta').select('value').where('key', '=', REVOCATION_EPOCH).executeTakeFirst();
+      return row === undefined ? 0 : Number(row.value);
+    });
+  }
+
+  listRevoked(issuerKeyId: string, notAfterFrom: Date): Promise<RevokedSerial[]> {
+    return this.#run('listRevoked', async (db) => {
+      const rows = await db
+        .selectFrom('certificates')
+        .select(['serial', 'revoked_at', 'revocation_reason'])
+        .where('issuer_key_id', '=', issuerKeyId)
+        .where('status', '=', 'revoked')
+        .where('not_after', '>=', toEpochMs(notAfterFrom))
+        .orderBy('serial')
+        .execute();
+      return rows.map((row) => ({ serial: row.serial, revokedAt: new Date(Number(row.revoked_at)), reason: row.revocation_reason ?? 'unspecified' }));
+    });
+  }
+
+  async insertCrl(issuerKeyId: string, sign: (crlNumber: bigint) => CrlDraft): Promise<CrlRecord> {
+    // On PostgreSQL, publishers of one issuer queue on its ca_keys row lock (SQLite serialises
+    // writers anyway). Should two still collide, the primary key on (issuer, number) refuses the
+    // second: it takes the next number and signs again, a bounded number of times.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#run('insertCrl', (db) =>
+          db.transaction().execute(async (trx) => {
+            if (this.backend === 'postgres') await trx.selectFrom('ca_keys').select('id').where('id', '=', issuerKeyId).forUpdate().execute();
+            const top = await trx.selectFrom('crls').select((eb) => eb.fn.max('crl_number').as('n')).where('issuer_key_id', '=', issuerKeyId).executeTakeFirst();
+            const crlNumber = BigInt(top?.n ?? 0) + 1n;
+            const draft = sign(crlNumber);
+            const record: CrlRecord = { issuerKeyId, crlNumber, ...draft, createdAt: new Date() };
+            await trx.insertInto('crls').values(toCrlRow(record)).execute();
+            await trx.deleteFrom('crls').where('issuer_key_id', '=', issuerKeyId).where('crl_number', '<=', Number(crlNumber) - CRLS_KEPT).execute();
+            return record;
+          }),
+        );
+      } catch (error) {
+        if (attempt < 5 && error instanceof TlsmeshError && isUniqueViolation(error.cause)) continue;
+        throw error;
+      }
+    }
+  }
+
+  latestCrl(issuerKeyId: string): Promise<CrlRecord | null> {
+    return this.#run('latestCrl', async (db) => {
+      const row = await db.selectFrom('crls').selectAll().where('issuer_key_id', '=', issuerKeyId).orderBy('crl_number', 'desc').limit(1).executeTakeFirst();
+      return row === undefined ? null : fromCrlRow(row);
+    });
   }
 
   appendAudit(entry: AuditEntry): Promise<void> {
@@ -377,6 +437,19 @@ async function withCollisionCheckAsync<T>(certificate: CertificateRecord, insert
   } catch (error) {
     throw collisionOrSame(certificate, error);
   }
+}
+
+const REVOCATION_EPOCH = 'revocation_epoch';
+/** CRLs kept per issuer: the newest is served; a few more help when debugging a relying party. */
+const CRLS_KEPT = 5;
+
+/** In the revoking transaction, so the epoch never moves without the revocation (or vice versa). */
+async function bumpRevocationEpoch(db: Db): Promise<void> {
+  await db
+    .updateTable('meta')
+    .set({ value: sql<string>`CAST(CAST(value AS BIGINT) + 1 AS TEXT)` })
+    .where('key', '=', REVOCATION_EPOCH)
+    .execute();
 }
 
 async function appendAuditRow(db: Db, entry: AuditEntry): Promise<void> {

@@ -84,10 +84,38 @@ function initialSchema(backend: StoreBackend): Migration {
   };
 }
 
+/**
+ * Revocation publishing: the CRLs each issuer has signed (so every CA process serves the newest,
+ * and cRLNumbers only grow across processes: the primary key refuses a number taken twice), and
+ * a revocation epoch that every revocation bumps, which CA processes poll to learn of
+ * revocations made by the others.
+ */
+function revocationPublishing(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('crls')
+        .addColumn('issuer_key_id', 'text', (col) => col.notNull().references('ca_keys.id'))
+        .addColumn('crl_number', 'bigint', (col) => col.notNull())
+        .addColumn('this_update', 'bigint', (col) => col.notNull())
+        .addColumn('next_update', 'bigint', (col) => col.notNull())
+        .addColumn('revocation_epoch', 'bigint', (col) => col.notNull())
+        .addColumn('der', 'text', (col) => col.notNull())
+        .addColumn('created_at', 'bigint', (col) => col.notNull())
+        .addPrimaryKeyConstraint('crls_pk', ['issuer_key_id', 'crl_number'])
+        .execute();
+      // Serves "revoked certificates of this issuer" for CRL generation without a table scan.
+      await db.schema.createIndex('certificates_revoked_idx').on('certificates').columns(['issuer_key_id', 'status', 'not_after']).execute();
+      await db.insertInto('meta' as never).values({ key: 'revocation_epoch', value: '0' } as never).execute();
+    },
+  };
+}
+
 /** The migrations for one backend, keyed by name (Kysely runs them in name order). */
 export function createMigrationProvider(backend: StoreBackend): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '0001_initial_schema': initialSchema(backend),
+    '0002_revocation_publishing': revocationPublishing(),
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }

@@ -4,8 +4,8 @@
  * handing the CA a value of the wrong type.
  */
 import type { Insertable, Selectable } from 'kysely';
-import type { AuditLogTable, CaKeysTable, CertificatesTable, TokensTable } from './schema.js';
-import type { AuditEntry, AuditRecord, CaKeyRecord, CertificateRecord, TokenRecord } from './types.js';
+import type { AuditLogTable, CaKeysTable, CertificatesTable, CrlsTable, TokensTable } from './schema.js';
+import type { AuditEntry, AuditRecord, CaKeyRecord, CertificateRecord, CrlRecord, TokenRecord } from './types.js';
 
 export function toEpochMs(date: Date): number {
   return date.getTime();
@@ -151,5 +151,29 @@ export function fromAuditRow(row: Selectable<AuditLogTable>): AuditRecord {
     code: row.code,
     detail: parseObject(row.detail, 'audit_log.detail'),
     peer: row.peer,
+  };
+}
+
+export function toCrlRow(record: CrlRecord): Insertable<CrlsTable> {
+  return {
+    issuer_key_id: record.issuerKeyId,
+    crl_number: Number(record.crlNumber),
+    this_update: toEpochMs(record.thisUpdate),
+    next_update: toEpochMs(record.nextUpdate),
+    revocation_epoch: record.revocationEpoch,
+    der: record.der.toString('base64'),
+    created_at: toEpochMs(record.createdAt),
+  };
+}
+
+export function fromCrlRow(row: Selectable<CrlsTable>): CrlRecord {
+  return {
+    issuerKeyId: row.issuer_key_id,
+    crlNumber: BigInt(row.crl_number),
+    thisUpdate: new Date(Number(row.this_update)),
+    nextUpdate: new Date(Number(row.next_update)),
+    revocationEpoch: Number(row.revocation_epoch),
+    der: Buffer.from(row.der, 'base64'),
+    createdAt: new Date(Number(row.created_at)),
   };
 }

@@ -69,10 +69,21 @@ export interface AuditLogTable {
   peer: string | null;
 }
 
+export interface CrlsTable {
+  issuer_key_id: string;
+  crl_number: number;
+  this_update: number;
+  next_update: number;
+  revocation_epoch: number;
+  der: string;
+  created_at: number;
+}
+
 export interface StoreSchema {
   meta: MetaTable;
   ca_keys: CaKeysTable;
   certificates: CertificatesTable;
   tokens: TokensTable;
   audit_log: AuditLogTable;
+  crls: CrlsTable;
 }

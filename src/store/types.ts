@@ -4,7 +4,7 @@
  * DER INTEGER content octets (so a leading 00 octet, when present, is part of the string).
  */
 
-export type CertificateKind = 'workload' | 'admin' | 'ca-server';
+export type CertificateKind = 'workload' | 'admin' | 'ca-server' | 'ocsp-responder';
 export type CertificateStatus = 'valid' | 'revoked';
 
 export interface CertificateRecord {
@@ -54,6 +54,32 @@ export interface CaKeyRecord {
   notBefore: Date;
   notAfter: Date;
   createdAt: Date;
+}
+
+/** A CRL as signed by one issuer; `revocationEpoch` is the store's epoch it was built from. */
+export interface CrlRecord {
+  issuerKeyId: string;
+  crlNumber: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  revocationEpoch: number;
+  der: Buffer;
+  createdAt: Date;
+}
+
+/** What a CRL entry needs from a revoked certificate. */
+export interface RevokedSerial {
+  serial: string;
+  revokedAt: Date;
+  reason: string;
+}
+
+/** What `insertCrl` asks its caller to sign once it knows the number. */
+export interface CrlDraft {
+  thisUpdate: Date;
+  nextUpdate: Date;
+  revocationEpoch: number;
+  der: Buffer;
 }
 
 export type AuditOutcome = 'ok' | 'refused' | 'error';
@@ -138,6 +164,19 @@ export interface Store {
   revokeCertificate(serial: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord | null>;
   /** Revokes every valid, unexpired (at `at`) certificate of the identity; returns those revoked. */
   revokeIdentity(spiffeId: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord[]>;
+
+  /** Grows with every certificate revoked, by any CA process on this store; CRL publishers poll it. */
+  revocationEpoch(): Promise<number>;
+  /** Revoked certificates signed by `issuerKeyId` whose notAfter is at or after `notAfterFrom`: a CRL's entries. */
+  listRevoked(issuerKeyId: string, notAfterFrom: Date): Promise<RevokedSerial[]>;
+  /**
+   * Stores a CRL under the issuer's next cRLNumber: `sign` is called with that number and returns
+   * the signed CRL. When another process took the number meanwhile, `sign` runs again with the
+   * next one, so numbers only grow. Keeps the newest few CRLs per issuer.
+   */
+  insertCrl(issuerKeyId: string, sign: (crlNumber: bigint) => CrlDraft): Promise<CrlRecord>;
+  /** The issuer's CRL with the highest cRLNumber, or null. */
+  latestCrl(issuerKeyId: string): Promise<CrlRecord | null>;
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(filter: AuditFilter): Promise<AuditRecord[]>;

@@ -231,6 +231,66 @@ describe.each(backends)('Store on $name', async (backend) => {
     });
   });
 
+  describe('revocation publishing', () => {
+    it('the revocation epoch grows with each certificate revoked, and only then', async () => {
+      const store = await storeWithIssuer(backend);
+      const [a, b, c] = [certificate(), certificate({ spiffeId: 'spiffe://example.org/other' }), certificate({ spiffeId: 'spiffe://example.org/other' })];
+      for (const cert of [a, b, c]) await store.insertCertificate(cert, audit({ action: 'issue' }));
+      expect(await store.revocationEpoch()).toBe(0);
+      await store.revokeCertificate(a.serial, at(1), 'keyCompromise', audit({ action: 'revoke' }));
+      expect(await store.revocationEpoch()).toBe(1);
+      // Already revoked, and unknown: nothing changed, so the epoch stays.
+      await store.revokeCertificate(a.serial, at(2), 'superseded', audit({ action: 'revoke' }));
+      await store.revokeCertificate('00unknown', at(2), 'superseded', audit({ action: 'revoke' }));
+      expect(await store.revocationEpoch()).toBe(1);
+      await store.revokeIdentity('spiffe://example.org/other', at(3), 'cessationOfOperation', audit({ action: 'revoke' }));
+      expect(await store.revocationEpoch()).toBe(2);
+      await store.revokeIdentity('spiffe://example.org/other', at(4), 'cessationOfOperation', audit({ action: 'revoke' }));
+      expect(await store.revocationEpoch()).toBe(2);
+    });
+
+    it('listRevoked gives the issuer\'s revoked certificates not expired before the cut-off', async () => {
+      const store = await storeWithIssuer(backend);
+      await store.putCaKey(caKey({ id: 'intermediate-2', createdAt: at(1) }));
+      const expiredLongAgo = certificate({ notBefore: at(-3 * DAY), notAfter: at(-2 * DAY) });
+      const current = certificate();
+      const stillValid = certificate();
+      const otherIssuer = certificate({ issuerKeyId: 'intermediate-2' });
+      for (const cert of [expiredLongAgo, current, stillValid, otherIssuer]) await store.insertCertificate(cert, audit({ action: 'issue' }));
+      for (const cert of [expiredLongAgo, current, otherIssuer]) await store.revokeCertificate(cert.serial, at(5), 'keyCompromise', audit({ action: 'revoke' }));
+      const listed = await store.listRevoked('intermediate-1', at(-DAY));
+      expect(listed).toEqual([{ serial: current.serial, revokedAt: at(5), reason: 'keyCompromise' }]);
+      expect((await store.listRevoked('intermediate-1', at(-4 * DAY))).map((entry) => entry.serial).sort()).toEqual([expiredLongAgo.serial, current.serial].sort());
+    });
+
+    it('insertCrl numbers CRLs 1, 2, 3… per issuer and latestCrl returns the newest', async () => {
+      const store = await storeWithIssuer(backend);
+      await store.putCaKey(caKey({ id: 'intermediate-2', createdAt: at(1) }));
+      expect(await store.latestCrl('intermediate-1')).toBeNull();
+      const draft = (n: bigint) => ({ thisUpdate: at(0), nextUpdate: at(DAY), revocationEpoch: 7, der: Buffer.from(`crl ${n}`) });
+      const numbers: bigint[] = [];
+      for (let i = 0; i < 7; i++) numbers.push((await store.insertCrl('intermediate-1', draft)).crlNumber);
+      expect(numbers).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n]);
+      expect((await store.insertCrl('intermediate-2', draft)).crlNumber).toBe(1n);
+      const latest = await store.latestCrl('intermediate-1');
+      expect(latest).toMatchObject({ issuerKeyId: 'intermediate-1', crlNumber: 7n, thisUpdate: at(0), nextUpdate: at(DAY), revocationEpoch: 7 });
+      expect(latest?.der.toString()).toBe('crl 7');
+    });
+
+    it('concurrent insertCrl calls never share a number (the signer is asked again)', async () => {
+      const store = await storeWithIssuer(backend);
+      const seen: bigint[] = [];
+      const draft = (n: bigint) => {
+        seen.push(n);
+        return { thisUpdate: at(0), nextUpdate: at(DAY), revocationEpoch: 0, der: Buffer.from(String(n)) };
+      };
+      const records = await Promise.all(Array.from({ length: 8 }, () => store.insertCrl('intermediate-1', draft)));
+      const numbers = records.map((record) => record.crlNumber).sort((x, y) => Number(x - y));
+      expect(numbers).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
+      for (const record of records) expect(record.der.toString()).toBe(String(record.crlNumber));
+    });
+  });
+
   describe('certificates', () => {
     it('insertCertificate round-trips every field, including empty arrays', async () => {
       const store = await storeWithIssuer(backend);
