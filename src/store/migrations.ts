@@ -106,7 +106,7 @@ function revocationPublishing(): Migration {
         .execute();
       // Serves "revoked certificates of this issuer" for CRL generation without a table scan.
       await db.schema.createIndex('certificates_revoked_idx').on('certificates').columns(['issuer_key_id', 'status', 'not_after']).execute();
-      await db.insertInto('meta' as never).values({ key: 'revocation_epoch', value: '0' } as never).execute();
+      await db.insertInto('meta' as never).values({ key: 'revocation_epoch', value: '0' }).execute();
     },
   };
 }
