@@ -44,6 +44,10 @@ export const ERROR_REGISTRY = {
   ERR_IDENTITY_INVALID: { status: 400, summary: 'Identity material (certificate chain, key, trust bundle or CRL) does not parse or does not fit together; the message names the part.' },
   ERR_IDENTITY_FILE: { status: 500, summary: 'An identity file (cert.pem, key.pem, bundle.pem, crl.pem) could not be read; the message names the file.' },
   ERR_SERVER_IDENTITY_MISMATCH: { status: 502, summary: 'The server presented a certificate whose SPIFFE ID the client does not accept.' },
+  // revocation
+  ERR_CRL_MALFORMED: { status: 400, summary: 'A CRL is not a DER/PEM X.509 v2 CRL that can be parsed.' },
+  ERR_CRL_STALE: { status: 503, summary: 'The newest CRL available is past its nextUpdate and could not be refreshed.' },
+  ERR_OCSP_MALFORMED: { status: 400, summary: 'An OCSP request or response is not DER that can be parsed as one.' },
   // CA state and operations
   ERR_CA_NOT_INITIALIZED: { status: 503, summary: 'The CA has no active keys; run `tlsmesh ca init` first.' },
   ERR_CA_INTEGRITY: { status: 500, summary: "The CA's keys in the store do not match their certificates or the roots pinned in ca.yaml." },

@@ -8,9 +8,9 @@
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints } from '@peculiar/asn1-x509';
-import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { OID } from './oids.js';
-import { toCryptoKeyPair, webAlgorithmFor, x509Library } from './x509-library.js';
+import { issueWithLibrary, toCryptoKeyPair, webAlgorithmFor, x509Library } from './x509-library.js';
 
 export interface RootRequest {
   trustDomain: string;
@@ -76,32 +76,15 @@ export async function createRootCertificate(request: RootRequest): Promise<Buffe
 
 /** An intermediate CA certificate (DER) signed by the root; pathLen 0: it signs only leaves. */
 export async function createIntermediateCertificate(request: IntermediateRequest): Promise<Buffer> {
-  const x509 = x509Library();
-  const issuer = new x509.X509Certificate(request.issuerCertDer);
-  const issuerKeys = await toCryptoKeyPair(request.issuerPrivateKey, createPublicKey(request.issuerPrivateKey));
-  const subjectPublic = await webcrypto.subtle.importKey(
-    'spki',
-    request.publicKey.export({ format: 'der', type: 'spki' }),
-    webAlgorithmFor(request.publicKey),
-    true,
-    ['verify'],
-  );
-  const certificate = await x509.X509CertificateGenerator.create({
-    serialNumber: request.serial.toString('hex'),
+  return issueWithLibrary({
+    issuerCertDer: request.issuerCertDer,
+    issuerPrivateKey: request.issuerPrivateKey,
+    subjectPublicKey: request.publicKey,
+    serial: request.serial,
     subject: intermediateSubject(request.trustDomain, request.label),
-    issuer: issuer.subject,
     notBefore: request.notBefore,
     notAfter: request.notAfter,
-    signingAlgorithm: webAlgorithmFor(request.issuerPrivateKey),
-    publicKey: subjectPublic,
-    signingKey: issuerKeys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      caKeyUsage(),
-      await x509.SubjectKeyIdentifierExtension.create(subjectPublic),
-      await x509.AuthorityKeyIdentifierExtension.create(issuer),
-      nameConstraintExtension(request.trustDomain),
-    ],
+    // SKI and AKI follow, as in every certificate issueWithLibrary makes.
+    extensions: (x509) => [new x509.BasicConstraintsExtension(true, 0, true), caKeyUsage(), nameConstraintExtension(request.trustDomain)],
   });
-  return Buffer.from(certificate.rawData);
 }

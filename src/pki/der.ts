@@ -99,18 +99,23 @@ export function oid(dotted: string): Buffer {
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
+/** `MMDDHHMMSSZ`: the part UTCTime and GeneralizedTime share (whole seconds, Z). */
+function monthToSecond(date: Date): string {
+  return pad2(date.getUTCMonth() + 1) + pad2(date.getUTCDate()) + pad2(date.getUTCHours()) + pad2(date.getUTCMinutes()) + pad2(date.getUTCSeconds()) + 'Z';
+}
+
 /** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; always whole seconds, Z. */
 export function time(date: Date): Buffer {
   const year = date.getUTCFullYear();
-  const rest =
-    pad2(date.getUTCMonth() + 1) +
-    pad2(date.getUTCDate()) +
-    pad2(date.getUTCHours()) +
-    pad2(date.getUTCMinutes()) +
-    pad2(date.getUTCSeconds()) +
-    'Z';
-  if (year >= 1950 && year < 2050) return tlv(TAG.UTC_TIME, Buffer.from(pad2(year % 100) + rest, 'ascii'));
-  return tlv(TAG.GENERALIZED_TIME, Buffer.from(String(year).padStart(4, '0') + rest, 'ascii'));
+  if (year >= 1950 && year < 2050) return tlv(TAG.UTC_TIME, Buffer.from(pad2(year % 100) + monthToSecond(date), 'ascii'));
+  return generalizedTime(date);
+}
+
+/** GeneralizedTime, whole seconds, Z, whatever the year (OCSP uses it for every date, RFC 6960 §4.2.1). */
+export function generalizedTime(date: Date): Buffer {
+  const year = date.getUTCFullYear();
+  if (!Number.isFinite(date.getTime()) || year < 0 || year > 9999) throw new TypeError(`invalid date for GeneralizedTime: ${String(date)}`);
+  return tlv(TAG.GENERALIZED_TIME, Buffer.from(String(year).padStart(4, '0') + monthToSecond(date), 'ascii'));
 }
 
 // ---------------------------------------------------------------------------------------------

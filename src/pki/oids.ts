@@ -28,4 +28,15 @@ export const OID = {
   ocsp: '1.3.6.1.5.5.7.48.1',
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
+  ocspSigning: '1.3.6.1.5.5.7.3.9',
+  // CRLs (RFC 5280 §5.2, §5.3)
+  cRLNumber: '2.5.29.20',
+  reasonCode: '2.5.29.21',
+  // OCSP (RFC 6960)
+  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
+  ocspNonce: '1.3.6.1.5.5.7.48.1.2',
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
+  // digests (OCSP CertID)
+  sha1: '1.3.14.3.2.26',
+  sha256: '2.16.840.1.101.3.4.2.1',
 } as const;

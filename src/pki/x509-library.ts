@@ -3,7 +3,7 @@
  * It needs `reflect-metadata` loaded before it and a WebCrypto provider.
  */
 import 'reflect-metadata';
-import { webcrypto, type KeyObject } from 'node:crypto';
+import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 let ready = false;
@@ -43,4 +43,46 @@ export async function toCryptoKeyPair(privateKey: KeyObject, publicKey: KeyObjec
     subtle.importKey('spki', publicKey.export({ format: 'der', type: 'spki' }), algorithm, true, ['verify']),
   ]);
   return { privateKey: priv, publicKey: pub };
+}
+
+export interface SignedByIssuer {
+  issuerCertDer: Buffer;
+  issuerPrivateKey: KeyObject;
+  subjectPublicKey: KeyObject;
+  serial: Buffer;
+  subject: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** The profile's own extensions; SKI and AKI are added after them. */
+  extensions: (library: typeof x509) => x509.Extension[];
+}
+
+/** A certificate (DER) for `subjectPublicKey` signed by an issuing CA, with SKI and AKI. */
+export async function issueWithLibrary(request: SignedByIssuer): Promise<Buffer> {
+  const library = x509Library();
+  const issuer = new library.X509Certificate(request.issuerCertDer);
+  const issuerKeys = await toCryptoKeyPair(request.issuerPrivateKey, createPublicKey(request.issuerPrivateKey));
+  const subjectPublic = await webcrypto.subtle.importKey(
+    'spki',
+    request.subjectPublicKey.export({ format: 'der', type: 'spki' }),
+    webAlgorithmFor(request.subjectPublicKey),
+    true,
+    ['verify'],
+  );
+  const certificate = await library.X509CertificateGenerator.create({
+    serialNumber: request.serial.toString('hex'),
+    subject: request.subject,
+    issuer: issuer.subject,
+    notBefore: request.notBefore,
+    notAfter: request.notAfter,
+    signingAlgorithm: webAlgorithmFor(request.issuerPrivateKey),
+    publicKey: subjectPublic,
+    signingKey: issuerKeys.privateKey,
+    extensions: [
+      ...request.extensions(library),
+      await library.SubjectKeyIdentifierExtension.create(subjectPublic),
+      await library.AuthorityKeyIdentifierExtension.create(issuer),
+    ],
+  });
+  return Buffer.from(certificate.rawData);
 }
