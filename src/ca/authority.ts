@@ -37,6 +37,11 @@ export interface AuthorityOptions {
   clock?: () => Date;
   /** Serial numbers; tests inject collisions. Defaults to 126 random bits. */
   serials?: () => Buffer;
+  /**
+   * Awaited after a revocation is stored and before `revoke` returns: the CA publishes its new
+   * CRL here, so a revoke call that returned is already in the CRL. Must not throw.
+   */
+  afterRevoke?: () => Promise<void>;
 }
 
 export interface IssuedCertificate {
@@ -78,9 +83,11 @@ export class Authority {
   readonly clock: () => Date;
   readonly trustDomain: string;
   readonly #serials: () => Buffer;
+  readonly #afterRevoke: (() => Promise<void>) | undefined;
 
   constructor(options: AuthorityOptions) {
     this.#serials = options.serials ?? (() => randomSerial());
+    this.#afterRevoke = options.afterRevoke;
     this.store = options.store;
     this.keyring = options.keyring;
     this.lifetimes = { ...DEFAULT_LIFETIMES, ...options.lifetimes };
@@ -213,10 +220,13 @@ export class Authority {
         const serial = request.serial.toLowerCase().replace(/:/g, '');
         const record = await this.store.revokeCertificate(serial, now, reason, audit.ok({ reason }));
         if (record === null) throw new TlsmeshError('ERR_NOT_FOUND', `no certificate with serial ${serial}`);
+        await this.#afterRevoke?.();
         return [record];
       }
       const id = parseWorkloadId(request.spiffeId!, this.trustDomain);
-      return await this.store.revokeIdentity(id.uri, now, reason, audit.ok({ reason }));
+      const revoked = await this.store.revokeIdentity(id.uri, now, reason, audit.ok({ reason }));
+      await this.#afterRevoke?.();
+      return revoked;
     } catch (error) {
       throw await audit.refused(error);
     }

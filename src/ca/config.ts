@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { TlsmeshError } from '../errors.js';
 import { canonicalDnsName, canonicalIp, validateTrustDomain } from '../pki/index.js';
 import { DEFAULT_LIFETIMES } from './authority.js';
+import { DEFAULT_CRL_POLICY } from './crl-publisher.js';
 import { parseDuration } from './duration.js';
 
 export const CONFIG_FILE = 'ca.yaml';
@@ -26,6 +27,8 @@ export const caFileSchema = z.strictObject({
   serverNames: z.strictObject({ dns: z.array(z.string()).optional(), ip: z.array(z.string()).optional() }).optional(),
   lifetimes: z.strictObject({ leaf: durationField.optional(), admin: durationField.optional() }).optional(),
   bodyLimitBytes: z.number().int().min(1024).max(1024 * 1024).optional(),
+  /** CRL publishing: validity (nextUpdate − thisUpdate), re-sign when less than refreshBefore is left, poll for other processes' revocations. */
+  crl: z.strictObject({ validity: durationField.optional(), refreshBefore: durationField.optional(), poll: durationField.optional() }).optional(),
   adminIds: z.array(z.string()).optional(),
   /** SHA-256 (hex) of every root the CA may use; written by `ca init`, updated by rotation. */
   rootFingerprints: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 fingerprint in lowercase hex')).optional(),
@@ -45,6 +48,7 @@ export interface CaConfig {
   leafSeconds: number;
   adminSeconds: number;
   bodyLimitBytes: number;
+  crl: { validitySeconds: number; refreshBeforeSeconds: number; pollSeconds: number };
   adminIds: string[] | null;
   /** Null when ca.yaml pins no roots (the CA then warns at start). */
   rootFingerprints: string[] | null;
@@ -104,11 +108,24 @@ export function resolveCaConfig(
     leafSeconds: file.lifetimes?.leaf === undefined ? DEFAULT_LIFETIMES.leafSeconds : parseDuration(file.lifetimes.leaf, 'lifetimes.leaf'),
     adminSeconds: file.lifetimes?.admin === undefined ? DEFAULT_LIFETIMES.adminSeconds : parseDuration(file.lifetimes.admin, 'lifetimes.admin'),
     bodyLimitBytes: file.bodyLimitBytes ?? 64 * 1024,
+    crl: crlSettings(file.crl),
     adminIds: file.adminIds ?? null,
     rootFingerprints: file.rootFingerprints ?? null,
   };
   if (config.leafSeconds < 300) throw new TlsmeshError('ERR_CONFIG', 'lifetimes.leaf must be at least 5m');
   return Object.freeze(config);
+}
+
+function crlSettings(file: CaFileConfig['crl']): CaConfig['crl'] {
+  const validitySeconds = file?.validity === undefined ? DEFAULT_CRL_POLICY.validityMs / 1000 : parseDuration(file.validity, 'crl.validity');
+  const refreshBeforeSeconds = file?.refreshBefore === undefined ? validitySeconds / 2 : parseDuration(file.refreshBefore, 'crl.refreshBefore');
+  const pollSeconds = file?.poll === undefined ? DEFAULT_CRL_POLICY.pollMs / 1000 : parseDuration(file.poll, 'crl.poll');
+  // A CRL shorter-lived than an hour would be re-signed constantly and leave relying parties no
+  // slack when the CA is briefly down; re-signing must happen before it expires.
+  if (validitySeconds < 3600) throw new TlsmeshError('ERR_CONFIG', 'crl.validity must be at least 1h');
+  if (refreshBeforeSeconds >= validitySeconds) throw new TlsmeshError('ERR_CONFIG', 'crl.refreshBefore must be shorter than crl.validity');
+  if (pollSeconds > 60) throw new TlsmeshError('ERR_CONFIG', 'crl.poll must be at most 60s (other CA processes\' revocations would show that late)');
+  return { validitySeconds, refreshBeforeSeconds, pollSeconds };
 }
 
 /** The passphrase comes from a file or the environment, never from argv (visible in `ps`). */

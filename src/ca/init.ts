@@ -5,6 +5,7 @@
  * another intermediate.
  */
 import { createSecretKey, randomBytes } from 'node:crypto';
+import { CrlIssuer } from '../pki/crl.js';
 import { TlsmeshError } from '../errors.js';
 import {
   checkPassphrase,
@@ -109,6 +110,16 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     notAfter: intermediateNotAfter,
     createdAt: now,
   });
+  // The root's CRL (no entries: intermediates are rotated, not revoked), signed now while the
+  // root key is at hand, valid until the intermediate expires: an offline root is needed again
+  // only to rotate, which signs the next one. Relying parties need it (Node checks every CA).
+  const rootCrlSigner = new CrlIssuer({ issuerCertDer: rootCertDer, issuerPrivateKey: root.privateKey });
+  await store.insertCrl(rootId, (crlNumber) => ({
+    thisUpdate: notBefore,
+    nextUpdate: intermediateNotAfter,
+    revocationEpoch: 0,
+    der: rootCrlSigner.issue({ crlNumber, thisUpdate: notBefore, nextUpdate: intermediateNotAfter, entries: [] }),
+  }));
   await store.putCaKey({
     id: tokenId,
     kind: 'token-signing',

@@ -12,10 +12,20 @@ import type { TokenKey } from './tokens.js';
 export interface ActiveIssuer {
   record: CaKeyRecord;
   certDer: Buffer;
+  /** Signs leaves, and this issuer's CRLs and OCSP responder certificates. */
+  privateKey: KeyObject;
   leafIssuer: LeafIssuer;
 }
 
+/** The root the active intermediate chains to; its key only when it is kept in the store (online). */
+export interface RootAuthority {
+  record: CaKeyRecord;
+  certDer: Buffer;
+  privateKey: KeyObject | null;
+}
+
 export interface KeyringOptions {
+  /** Base of the CRL URLs in leaves: each leaf names `<crlUrl>/<issuer key id>`, its own issuer's CRL. */
   crlUrl?: string | undefined;
   ocspUrl?: string | undefined;
   /**
@@ -49,6 +59,7 @@ export class Keyring {
     readonly roots: readonly Buffer[],
     private readonly tokenKeys: ReadonlyMap<string, KeyObject>,
     readonly activeTokenKey: TokenKey,
+    readonly root: RootAuthority,
   ) {
     this.bundlePem = certificatesToPem(roots);
     this.bundleEtag = `"${createHash('sha256').update(this.bundlePem).digest('base64url').slice(0, 27)}"`;
@@ -87,11 +98,12 @@ export class Keyring {
     const issuer: ActiveIssuer = {
       record: intermediate,
       certDer: intermediate.certDer,
+      privateKey: issuerKey,
       leafIssuer: new LeafIssuer({
         issuerCertDer: intermediate.certDer,
         issuerNotAfter: intermediate.notAfter,
         issuerPrivateKey: issuerKey,
-        crlUrl: urls.crlUrl,
+        crlUrl: urls.crlUrl === undefined ? undefined : `${urls.crlUrl}/${intermediate.id}`,
         ocspUrl: urls.ocspUrl,
       }),
     };
@@ -101,7 +113,13 @@ export class Keyring {
       if (record.kind !== 'token-signing' || record.state === 'retired' || record.encryptedKey === null) continue;
       tokenKeys.set(record.id, await openPrivateKey(record.encryptedKey, passphrase, sealLabel('token-signing', record.id)));
     }
-    return new Keyring(trustDomain, issuer, roots, tokenKeys, { id: tokenKey.id, key: tokenKeys.get(tokenKey.id)! });
+    const rootRecord = records.find((r) => r.kind === 'root' && r.certDer !== null && issuedBy(intermediate.certDer!, r.certDer));
+    if (rootRecord === undefined) throw new TlsmeshError('ERR_CA_INTEGRITY', 'no root in the store signed the active intermediate');
+    // The root key signs only the root's CRL; when it is kept offline that CRL is signed at init
+    // and at each rotation, and the CA never needs the key.
+    const rootKey = rootRecord.encryptedKey === null ? null : await openPrivateKey(rootRecord.encryptedKey, passphrase, sealLabel('root', rootRecord.id));
+    const root: RootAuthority = { record: rootRecord, certDer: rootRecord.certDer!, privateKey: rootKey };
+    return new Keyring(trustDomain, issuer, roots, tokenKeys, { id: tokenKey.id, key: tokenKeys.get(tokenKey.id)! }, root);
   }
 }
 
@@ -127,6 +145,12 @@ function checkIntegrity(intermediateDer: Buffer, intermediateKey: KeyObject, roo
     return intermediate.checkIssued(certificate) && intermediate.verify(certificate.publicKey);
   });
   if (!signedByRoot) fail('the active intermediate is not signed by a root in use');
+}
+
+function issuedBy(certDer: Buffer, issuerDer: Buffer): boolean {
+  const certificate = new X509Certificate(certDer);
+  const issuer = new X509Certificate(issuerDer);
+  return certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey);
 }
 
 /** For tests and init: a KeyObject from PEM. */

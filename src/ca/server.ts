@@ -11,7 +11,9 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { openStore, type Store } from '../store/index.js';
 import { Authority, type IssuedCertificate } from './authority.js';
 import type { CaConfig } from './config.js';
+import { CrlPublisher } from './crl-publisher.js';
 import { buildCaApp } from './http/app.js';
+import { OcspService } from './ocsp-service.js';
 import { caSpiffeId } from './identities.js';
 import { Keyring } from './keyring.js';
 
@@ -29,6 +31,8 @@ export interface RunningCa {
   url: string;
   port: number;
   authority: Authority;
+  /** The CRLs being served; `crls.refresh()` publishes at once. */
+  crls: CrlPublisher;
   app: FastifyInstance;
   /** Re-issues the CA's TLS certificate now and swaps it in for new handshakes. */
   refreshServerCertificate(): Promise<void>;
@@ -40,6 +44,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
   const logger = options.logger ?? createLogger({ component: 'ca' });
   const ownsStore = options.store === undefined;
   const store = options.store ?? (await openStore(config.store));
+  const stopOnFailure: (() => void)[] = [];
   try {
     if (ownsStore) await store.migrate();
     if (config.rootFingerprints === null) {
@@ -50,12 +55,28 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       ocspUrl: `${config.publicUrl}/v1/ocsp`,
       pinnedRoots: config.rootFingerprints ?? undefined,
     });
+    const clock = options.clock ?? (() => new Date());
+    const publisher = new CrlPublisher({
+      store,
+      keyring,
+      clock,
+      logger,
+      policy: { validityMs: config.crl.validitySeconds * 1000, refreshBeforeMs: config.crl.refreshBeforeSeconds * 1000, pollMs: config.crl.pollSeconds * 1000 },
+    });
+    await publisher.start();
+    stopOnFailure.push(() => publisher.stop());
     const authority = new Authority({
       store,
       keyring,
       lifetimes: { leafSeconds: config.leafSeconds, adminSeconds: config.adminSeconds },
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock,
+      // A revoke call returns once the new CRL is published; if publishing fails, the poll
+      // retries every second, and the revocation itself is already stored either way.
+      afterRevoke: () => publisher.refresh().catch((error: unknown) => logger.error({ err: error, event: 'crl.publish_failed' }, 'could not publish the CRL after a revocation; retrying')),
     });
+    const ocsp = new OcspService({ store, keyring, clock, logger, publisher });
+    await ocsp.start();
+    stopOnFailure.push(() => ocsp.stop());
 
     let serverKeyPem = '';
     let serverCertificate: IssuedCertificate;
@@ -81,7 +102,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       minVersion: 'TLSv1.2',
     });
 
-    const app = buildCaApp({ authority, logger, https: tlsOptions(), bodyLimit: config.bodyLimitBytes, ...(config.adminIds ? { adminIds: config.adminIds } : {}) });
+    const app = buildCaApp({ authority, crls: publisher, ocsp, logger, https: tlsOptions(), bodyLimit: config.bodyLimitBytes, ...(config.adminIds ? { adminIds: config.adminIds } : {}) });
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -105,13 +126,17 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       authority,
       app,
       refreshServerCertificate,
+      crls: publisher,
       close: async () => {
         clearInterval(timer);
+        publisher.stop();
+        ocsp.stop();
         await app.close();
         if (ownsStore) await store.close();
       },
     };
   } catch (error) {
+    for (const stop of stopOnFailure) stop();
     if (ownsStore) await store.close();
     throw error;
   }

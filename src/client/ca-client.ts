@@ -3,7 +3,7 @@
  * bundle and accepts only a server whose certificate names `spiffe://<trust-domain>/tlsmesh/ca`,
  * whatever host name or address it was reached by. Connections are kept alive and reused.
  */
-import { Agent, request as httpsRequest } from 'node:https';
+import { Agent, request as httpsRequest, type AgentOptions } from 'node:https';
 import { ERROR_REGISTRY, TlsmeshError, type ErrorCode } from '../errors.js';
 import { expectSpiffeId } from '../pki/index.js';
 
@@ -54,10 +54,14 @@ export interface TokenResponse {
   expiresAt: string;
 }
 
+/** A watch event carries every CRL; a 100,000-entry CRL is ~4 MB in DER, ~5.5 MB in PEM. */
+const MAX_EVENT_BYTES = 64 * 1024 * 1024;
+
 const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && code in ERROR_REGISTRY;
 
 export class CaClient {
   private readonly agent: Agent;
+  private readonly agentOptions: AgentOptions;
   private readonly base: URL;
   private readonly timeoutMs: number;
 
@@ -65,15 +69,14 @@ export class CaClient {
     this.base = new URL(options.url);
     if (this.base.protocol !== 'https:') throw new TlsmeshError('ERR_CONFIG', `the CA URL must be https:// (got ${options.url})`);
     this.timeoutMs = options.timeoutMs ?? 15_000;
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets: options.maxSockets ?? 8,
+    this.agentOptions = {
       ca: options.bundlePem,
       ...(options.certPem !== undefined ? { cert: options.certPem } : {}),
       ...(options.keyPem !== undefined ? { key: options.keyPem } : {}),
       minVersion: 'TLSv1.2',
       checkServerIdentity: expectSpiffeId(`spiffe://${options.trustDomain}/tlsmesh/ca`),
-    });
+    };
+    this.agent = new Agent({ ...this.agentOptions, keepAlive: true, maxSockets: options.maxSockets ?? 8 });
   }
 
   enroll(token: string, csrPem: string): Promise<IssuedResponse> {
@@ -107,8 +110,94 @@ export class CaClient {
     return this.call('GET', '/v1/status');
   }
 
+  /**
+   * Every CRL a relying party needs (the root's and the intermediate's), PEM. With the ETag of
+   * the last answer, 'not-modified' when nothing changed (a poll costs a few bytes).
+   */
+  fetchCrls(etag?: string): Promise<{ pem: string; etag: string } | 'not-modified'> {
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        new URL('/v1/crl', this.base),
+        { agent: this.agent, timeout: this.timeoutMs, headers: { accept: 'application/x-pem-file', ...(etag !== undefined ? { 'if-none-match': etag } : {}) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            if (res.statusCode === 304) return resolve('not-modified');
+            if (res.statusCode !== 200) return reject(new TlsmeshError('ERR_CA_UNREACHABLE', `the CA answered HTTP ${res.statusCode} for its CRLs`));
+            resolve({ pem: Buffer.concat(chunks).toString('utf8'), etag: String(res.headers.etag ?? '') });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer from the CA within ${this.timeoutMs} ms`)));
+      req.on('error', (cause: Error) => reject(new TlsmeshError('ERR_CA_UNREACHABLE', `cannot reach the CA at ${this.base.origin}: ${cause.message}`, { cause })));
+      req.end();
+    });
+  }
+
+  /**
+   * Follows the CA's CRL watch stream (server-sent events): `onCrls` gets the current CRLs at
+   * once and again each time they change; `onEnd` when the stream ends or fails (then poll with
+   * `fetchCrls` and watch again later). Returns a function that closes the stream.
+   */
+  watchCrls(onCrls: (crls: { pem: string; etag: string }) => void, onEnd: (error?: Error) => void): () => void {
+    let ended = false;
+    const end = (error?: Error): void => {
+      if (ended) return;
+      ended = true;
+      onEnd(error);
+    };
+    // Its own connection: a stream that never ends must not hold one of the pool's sockets.
+    const req = httpsRequest(new URL('/v1/crl?watch=1', this.base), { agent: this.streamAgent(), headers: { accept: 'text/event-stream' } }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        end(new TlsmeshError('ERR_CA_UNREACHABLE', `the CA answered HTTP ${res.statusCode} to a CRL watch`));
+        return;
+      }
+      res.setEncoding('utf8');
+      let buffer = '';
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        if (buffer.length > MAX_EVENT_BYTES) {
+          req.destroy(new Error('a CRL watch event is larger than the limit'));
+          return;
+        }
+        let boundary: number;
+        while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, boundary);
+          buffer = buffer.slice(boundary + 2);
+          const data = event.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n');
+          if (data === '') continue; // a heartbeat comment
+          try {
+            const parsed = JSON.parse(data) as { pem?: unknown; etag?: unknown };
+            if (typeof parsed.pem === 'string' && typeof parsed.etag === 'string') onCrls({ pem: parsed.pem, etag: parsed.etag });
+          } catch (cause) {
+            req.destroy(new Error('the CA sent a CRL watch event that is not JSON', { cause }));
+            return;
+          }
+        }
+      });
+      res.on('end', () => end());
+      res.on('error', (error) => end(error));
+    });
+    req.on('error', (cause: Error) => end(new TlsmeshError('ERR_CA_UNREACHABLE', `CRL watch to ${this.base.origin} failed: ${cause.message}`, { cause })));
+    req.end();
+    return () => {
+      req.destroy();
+      end();
+    };
+  }
+
   close(): void {
     this.agent.destroy();
+    this.#streamAgent?.destroy();
+  }
+
+  #streamAgent: Agent | undefined;
+  private streamAgent(): Agent {
+    this.#streamAgent ??= new Agent({ ...this.agentOptions, keepAlive: false, maxSockets: Infinity });
+    return this.#streamAgent;
   }
 
   private call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

@@ -6,9 +6,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initDataDir } from '../../src/ca/data-dir.js';
 import { CaClient } from '../../src/client/ca-client.js';
+import { parseCrl, type ParsedCrl } from '../../src/pki/crl.js';
+import { pemBlocks } from '../../src/pki/index.js';
+import { createOcspRequest, parseOcspResponse } from '../../src/pki/ocsp.js';
 import { openPostgresStore, type Store } from '../../src/store/index.js';
 import { cliCommand, startBackground, type BackgroundCli } from '../helpers/cli.js';
 import { csrFor, PASSPHRASE, TRUST_DOMAIN } from '../helpers/ca.js';
@@ -23,17 +27,19 @@ describe('two CA processes on one PostgreSQL', async () => {
   const servers: BackgroundCli[] = [];
   const admins: CaClient[] = [];
   const anonymous: CaClient[] = [];
+  let urls: string[] = [];
+  let bundlePem = '';
 
   beforeAll(async () => {
     database = await createTestDatabase();
     dataDir = mkdtempSync(join(tmpdir(), 'tlsmesh-ha-'));
     await initDataDir({ dataDir, trustDomain: TRUST_DOMAIN, passphrase: PASSPHRASE, store: database.url, listen: '127.0.0.1:0' });
-    const bundlePem = readFileSync(join(dataDir, 'bundle.pem'), 'utf8');
+    bundlePem = readFileSync(join(dataDir, 'bundle.pem'), 'utf8');
     for (let i = 0; i < 2; i++) {
       const server = startBackground(cliCommand(['ca', 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0']), { env: { TLSMESH_CA_PASSPHRASE: PASSPHRASE } });
       servers.push(server);
     }
-    const urls = await Promise.all(servers.map(async (server) => (await server.waitFor(/serving at (https:\/\/\S+)/))[1]!));
+    urls = await Promise.all(servers.map(async (server) => (await server.waitFor(/serving at (https:\/\/\S+)/))[1]!));
     expect(new Set(urls).size).toBe(2);
     for (const url of urls) {
       admins.push(new CaClient({ url, bundlePem, trustDomain: TRUST_DOMAIN, certPem: readFileSync(join(dataDir, 'admin/cert.pem'), 'utf8'), keyPem: readFileSync(join(dataDir, 'admin/key.pem'), 'utf8') }));
@@ -87,4 +93,52 @@ describe('two CA processes on one PostgreSQL', async () => {
     const raced = await store.listCertificates({ kind: 'workload', limit: 1000 });
     expect(raced.filter((record) => record.spiffeId.includes('/ha/race-'))).toHaveLength(rounds);
   });
+
+  it('a revocation made on one process shows in the other\'s CRL and OCSP answers within seconds', async () => {
+    const token = await admins[0]!.createToken({ spiffeId: `spiffe://${TRUST_DOMAIN}/ha/revoked` });
+    const { csr } = await csrFor(token.spiffeId);
+    const issued = await anonymous[0]!.enroll(token.token, csr);
+    const issuerDer = pemBlocks(issued.certificatePem, 'CERTIFICATE')[1]!;
+    const ocspStatus = async (url: string): Promise<string> => {
+      const response = await fetchOcsp(url, createOcspRequest({ issuerCertDer: issuerDer, serials: [Buffer.from(issued.serial, 'hex')] }), bundlePem);
+      return parseOcspResponse(response).answers[0]!.status.kind;
+    };
+    expect(await ocspStatus(urls[1]!)).toBe('good'); // now cached on process 1 as "good"
+    const numberBefore = await crlOf(anonymous[1]!);
+
+    const revokedAt = Date.now();
+    await admins[0]!.revoke({ serial: issued.serial, reason: 'keyCompromise' });
+    // Process 0 published before answering; process 1 learns of it by polling the store (1 s).
+    expect((await crlOf(anonymous[0]!)).revoked.has(issued.serial)).toBe(true);
+    let seen = await crlOf(anonymous[1]!);
+    while (!seen.revoked.has(issued.serial) && Date.now() - revokedAt < 5_000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      seen = await crlOf(anonymous[1]!);
+    }
+    expect(seen.revoked.has(issued.serial)).toBe(true);
+    expect(seen.crlNumber! > numberBefore.crlNumber!).toBe(true);
+    expect(await ocspStatus(urls[1]!)).toBe('revoked');
+    // One numbering across both processes: neither serves a CRL numbered below the other's.
+    const [a, b] = [await crlOf(anonymous[0]!), await crlOf(anonymous[1]!)];
+    expect(a.crlNumber).toBe(b.crlNumber);
+  });
 });
+
+/** The intermediate's CRL (the second PEM block; the root's comes first) as one process serves it. */
+async function crlOf(client: CaClient): Promise<ParsedCrl> {
+  const answer = await client.fetchCrls();
+  if (answer === 'not-modified') throw new Error('unexpected 304');
+  return parseCrl(pemBlocks(answer.pem, 'X509 CRL')[1]!);
+}
+
+function fetchOcsp(baseUrl: string, der: Buffer, bundlePem: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL('/v1/ocsp', baseUrl), { method: 'POST', ca: bundlePem, agent: false, headers: { 'content-type': 'application/ocsp-request' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+    });
+    req.on('error', reject);
+    req.end(der);
+  });
+}

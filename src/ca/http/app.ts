@@ -3,7 +3,7 @@
  * identify the caller, call the Authority, and shape the answer. Every refusal answers
  * `{ "error": { "code", "message" } }` with the code's status, and is in the audit log.
  */
-import { fastify, LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { fastify, LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { ERROR_REGISTRY, TlsmeshError, isTlsmeshError } from '../../errors.js';
 import type { Logger } from '../../observe/logger.js';
@@ -11,11 +11,16 @@ import type { CertificateRecord } from '../../store/index.js';
 import { wasAudited, type Authority, type Caller, type IssuedCertificate } from '../authority.js';
 import { certsQuery, enrollBody, parseBody, renewBody, revokeBody, tokenBody } from './schemas.js';
 import { peerAddress, requirePeerCertificate } from './peer.js';
+import type { CrlPublisher } from '../crl-publisher.js';
+import type { OcspService } from '../ocsp-service.js';
+import { registerRevocationRoutes } from './revocation-routes.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 export interface CaAppOptions {
   authority: Authority;
+  crls: CrlPublisher;
+  ocsp: OcspService;
   logger: Logger;
   https: HttpsServerOptions;
   bodyLimit?: number;
@@ -85,6 +90,12 @@ export function buildCaApp(options: CaAppOptions): FastifyInstance {
     // The audit log records every request that matters; per-request access lines are debug
     // output (two info lines per request cost ~10% of issuance throughput).
     logController: new LogController({ disableRequestLogging: true }),
+    // Errors fastify raises before routing (a URL that is not valid percent-encoding, ...) get
+    // the same coded answer as every other refusal.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const coded = toTlsmeshError(error);
+      void reply.status(coded.status).send({ error: { code: coded.code, message: coded.message } });
+    },
   };
   const app = fastify(serverOptions) as unknown as FastifyInstance;
 
@@ -147,6 +158,8 @@ export function buildCaApp(options: CaAppOptions): FastifyInstance {
     if (request.headers['if-none-match'] === bundleEtag) return reply.status(304).send();
     return reply.type('application/x-pem-file').send(bundlePem);
   });
+
+  registerRevocationRoutes(app, options.crls, options.ocsp);
 
   app.post('/v1/tokens', async (request) => {
     const caller = await admin(request, 'token.create');

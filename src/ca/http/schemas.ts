@@ -1,5 +1,6 @@
 /** Request bodies of the CA API, validated with zod; a failure names the field. */
 import { z } from 'zod';
+import { REVOCATION_REASONS } from '../../pki/crl.js';
 import { TlsmeshError } from '../../errors.js';
 import { MAX_TOKEN_LENGTH } from '../tokens.js';
 
@@ -20,18 +21,6 @@ export const tokenBody = z.strictObject({
   ttlSeconds: z.number().int().optional(),
 });
 
-/** RFC 5280 §5.3.1 reason codes, by name. */
-export const REVOCATION_REASONS = [
-  'unspecified',
-  'keyCompromise',
-  'cACompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'certificateHold',
-  'privilegeWithdrawn',
-  'aACompromise',
-] as const;
 
 export const revokeBody = z.strictObject({
   serial: z.string().regex(/^[0-9a-fA-F:]{1,64}$/).optional(),

@@ -1,0 +1,173 @@
+/**
+ * The CA's OCSP responder (RFC 6960) for the leaves of the active intermediate.
+ *
+ * Answers are signed by a delegated responder certificate (EKU OCSPSigning, ocsp-nocheck) that
+ * the intermediate issues at start to a key that lives only in this process's memory, re-issued
+ * when 2/3 of its short lifetime has passed; the intermediate key itself never signs per request.
+ *
+ * Status comes from the store, so a revocation made by another CA process on the same
+ * PostgreSQL is answered as soon as this process sees it. Signed answers to requests without a
+ * nonce are cached per serial; the whole cache is dropped whenever the CRL publisher sees a new
+ * revocation (here or in another process), so a cached "good" never outlives a revoke.
+ */
+import type { Logger } from '../observe/logger.js';
+import { generateKeyPair, randomSerial, serialHex } from '../pki/index.js';
+import { createOcspResponderCertificate } from '../pki/ocsp-responder-certificate.js';
+import {
+  ocspErrorResponse,
+  OcspResponder,
+  parseOcspRequest,
+  type CertId,
+  type OcspCertStatus,
+  type OcspSingleAnswer,
+} from '../pki/ocsp.js';
+import { isTlsmeshError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import type { CrlPublisher } from './crl-publisher.js';
+import type { Keyring } from './keyring.js';
+import { ocspResponderSpiffeId } from './identities.js';
+
+export interface OcspPolicy {
+  /** Lifetime of the delegated responder certificate (default 3 days; ocsp-nocheck keeps it short). */
+  responderLifetimeMs: number;
+  /** nextUpdate − thisUpdate of each answer (default 1 h). */
+  answerValidityMs: number;
+  /** Cached answers (no nonce) are reused for at most this long (default 5 min). */
+  cacheMs: number;
+  /** Serials kept in the cache (default 10,000). */
+  cacheEntries: number;
+}
+
+export const DEFAULT_OCSP_POLICY: OcspPolicy = { responderLifetimeMs: 3 * 24 * 3_600_000, answerValidityMs: 3_600_000, cacheMs: 5 * 60_000, cacheEntries: 10_000 };
+
+interface CachedAnswer {
+  response: Buffer;
+  until: number;
+}
+
+export class OcspService {
+  readonly policy: OcspPolicy;
+  readonly #store: Store;
+  readonly #keyring: Keyring;
+  readonly #clock: () => Date;
+  readonly #logger: Logger;
+  readonly #cache = new Map<string, CachedAnswer>();
+  #responder: OcspResponder | undefined;
+  #responderRenewAt = 0;
+  #renewing: Promise<void> | undefined;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(options: { store: Store; keyring: Keyring; clock: () => Date; logger: Logger; publisher: CrlPublisher; policy?: Partial<OcspPolicy> | undefined }) {
+    this.policy = { ...DEFAULT_OCSP_POLICY, ...options.policy };
+    this.#store = options.store;
+    this.#keyring = options.keyring;
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#unsubscribe = options.publisher.onChange(() => this.#cache.clear());
+  }
+
+  async start(): Promise<void> {
+    await this.#issueResponder();
+  }
+
+  stop(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+  }
+
+  /** The DER OCSPResponse for a DER OCSPRequest; never throws for bad input (it answers malformedRequest). */
+  async answer(requestDer: Buffer): Promise<Buffer> {
+    let certIds: CertId[];
+    let nonce: Buffer | undefined;
+    try {
+      ({ certIds, nonce } = parseOcspRequest(requestDer));
+    } catch (error) {
+      if (!isTlsmeshError(error)) throw error;
+      this.#logger.info({ event: 'ocsp.malformed', reason: error.message }, 'OCSP request refused');
+      return ocspErrorResponse('malformedRequest');
+    }
+    const responder = await this.#currentResponder();
+    // RFC 6960 §2.3: a responder that is not authoritative for a certificate answers "unauthorized".
+    if (certIds.length === 0 || !certIds.every((certId) => responder.covers(certId))) return ocspErrorResponse('unauthorized');
+    const now = this.#clock();
+    const cacheKey = certIds.length === 1 && nonce === undefined ? certIds[0]!.serial + '/' + certIds[0]!.hashAlgorithmOid : undefined;
+    if (cacheKey !== undefined) {
+      const cached = this.#cache.get(cacheKey);
+      if (cached !== undefined && cached.until > now.getTime()) return cached.response;
+    }
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + this.policy.answerValidityMs);
+    const answers: OcspSingleAnswer[] = [];
+    for (const certId of certIds) answers.push({ certId, status: await this.#statusOf(certId.serial), thisUpdate, nextUpdate });
+    const response = responder.respond(answers, { producedAt: thisUpdate, nonce });
+    if (cacheKey !== undefined) {
+      if (this.#cache.size >= this.policy.cacheEntries) this.#cache.delete(this.#cache.keys().next().value!);
+      this.#cache.set(cacheKey, { response, until: now.getTime() + this.policy.cacheMs });
+    }
+    return response;
+  }
+
+  async #statusOf(serial: string): Promise<OcspCertStatus> {
+    const record = await this.#store.getCertificate(serial);
+    // Only our intermediate's leaves are answered for; the CertID matched its hashes already, so
+    // a serial we never issued under it is "unknown", not "good".
+    if (record === null || record.issuerKeyId !== this.#keyring.issuer.record.id) return { kind: 'unknown' };
+    if (record.status === 'revoked') return { kind: 'revoked', revokedAt: record.revokedAt ?? record.createdAt, reason: record.revocationReason ?? 'unspecified' };
+    return { kind: 'good' };
+  }
+
+  async #currentResponder(): Promise<OcspResponder> {
+    if (this.#responder !== undefined && this.#clock().getTime() < this.#responderRenewAt) return this.#responder;
+    this.#renewing ??= this.#issueResponder().finally(() => (this.#renewing = undefined));
+    try {
+      await this.#renewing;
+    } catch (error) {
+      // Keep answering with the current certificate while it is still valid.
+      if (this.#responder === undefined) throw error;
+      this.#logger.error({ err: error, event: 'ocsp.responder_renewal_failed' }, 'could not renew the OCSP responder certificate; using the current one');
+    }
+    return this.#responder!;
+  }
+
+  async #issueResponder(): Promise<void> {
+    const { issuer, trustDomain } = this.#keyring;
+    const now = this.#clock();
+    const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
+    const notAfter = new Date(Math.min(notBefore.getTime() + this.policy.responderLifetimeMs, issuer.record.notAfter.getTime()));
+    const key = generateKeyPair('p256');
+    const serial = randomSerial();
+    const certDer = await createOcspResponderCertificate({
+      issuerCertDer: issuer.certDer,
+      issuerPrivateKey: issuer.privateKey,
+      responderPublicKey: key.publicKey,
+      serial,
+      notBefore,
+      notAfter,
+      trustDomain,
+    });
+    // Every certificate the CA signs is in the store and the audit log, this one too.
+    await this.#store.insertCertificate(
+      {
+        serial: serialHex(serial),
+        spiffeId: ocspResponderSpiffeId(trustDomain),
+        dnsNames: [],
+        ipAddresses: [],
+        notBefore,
+        notAfter,
+        issuerKeyId: issuer.record.id,
+        kind: 'ocsp-responder',
+        status: 'valid',
+        revokedAt: null,
+        revocationReason: null,
+        der: certDer,
+        createdAt: now,
+        origin: 'serve',
+      },
+      { at: now, actor: 'ca', action: 'ocsp.responder', subject: serialHex(serial), outcome: 'ok', code: null, detail: { notAfter: notAfter.toISOString() }, peer: null },
+    );
+    this.#responder = new OcspResponder({ issuerCertDer: issuer.certDer, responderCertDer: certDer, responderPrivateKey: key.privateKey });
+    this.#responderRenewAt = notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
+    this.#cache.clear();
+    this.#logger.info({ event: 'ocsp.responder_issued', serial: serialHex(serial), notAfter: notAfter.toISOString() }, 'OCSP responder certificate issued');
+  }
+}
