@@ -2,15 +2,17 @@
  * How every tlsmesh client opens a connection: the current identity's SecureContext (built once
  * per identity), the server's SPIFFE ID checked, and TLS sessions resumed from one cache per
  * client. A session is reused only with the identity it was made under (after a rotation the
- * server must see the new certificate) and only for the same destination and server matcher
- * (Node skips `checkServerIdentity` on a resumed session).
+ * server must see the new certificate; after a new CRL the server's certificate must be checked
+ * against it) and only for the same destination and server matcher (Node skips
+ * `checkServerIdentity`, where the SPIFFE ID and the CRL are checked, on a resumed session).
  */
 import { isIP } from 'node:net';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { Identity } from './identity.js';
 import type { IdentitySource } from './identity-source.js';
 import type { CompiledMatcher } from './spiffe-matcher.js';
-import { clientTlsOptions } from './tls-options.js';
+import { TlsmeshError } from '../errors.js';
+import { clientTlsOptions, type RevocationOptions } from './tls-options.js';
 
 export class ClientSessionCache {
   readonly #entries = new Map<string, { identity: Identity; session: Buffer }>();
@@ -58,14 +60,52 @@ export interface Destination {
 
 const identityOfSocket = new WeakMap<TLSSocket, Identity>();
 
-/** The identity a client socket was opened with (to retire keep-alive sockets after a rotation). */
-export const identityOfConnection = (socket: TLSSocket): Identity | undefined => identityOfSocket.get(socket);
+/**
+ * May a kept-alive client socket carry another request? Not when it was opened with an older
+ * certificate or bundle (the server must see the new ones), nor when the server's certificate
+ * has been revoked since. A new CRL alone does not retire the others.
+ */
+export function connectionStillGood(socket: TLSSocket, current: Identity): boolean {
+  const opened = identityOfSocket.get(socket);
+  if (opened === undefined || !opened.sameCredentialsAs(current)) return false;
+  const serial = socket.getPeerCertificate().serialNumber;
+  return serial === undefined || !current.isRevoked(serial);
+}
+
+// Open client sockets by source, so a CRL update can end those to a server it revokes (undici and
+// http2 give no per-request hook on the connection; the https Agent also checks on reuse).
+const openSockets = new WeakMap<IdentitySource, Set<TLSSocket>>();
+
+function trackOpenSocket(source: IdentitySource, socket: TLSSocket): void {
+  let sockets = openSockets.get(source);
+  if (!sockets) {
+    const set = (sockets = new Set());
+    openSockets.set(source, set);
+    source.subscribe((identity) => {
+      for (const open of set) {
+        const serial = open.getPeerCertificate().serialNumber;
+        if (serial !== undefined && identity.isRevoked(serial)) {
+          open.destroy(new TlsmeshError('ERR_CERT_REVOKED', `the server certificate (serial ${serial.toLowerCase()}) has been revoked; connection closed`));
+        }
+      }
+    });
+  }
+  sockets.add(socket);
+  socket.once('close', () => sockets.delete(socket));
+}
 
 /**
  * Opens a TLS connection with the source's current identity. `extra` carries transport options
  * that are not about TLS (local address, lookup, timeout…); TLS settings always come from here.
  */
-export function connectMtls(source: IdentitySource, matcher: CompiledMatcher, cache: ClientSessionCache, destination: Destination, extra: ConnectionOptions = {}): TLSSocket {
+export function connectMtls(
+  source: IdentitySource,
+  matcher: CompiledMatcher,
+  cache: ClientSessionCache,
+  destination: Destination,
+  extra: ConnectionOptions = {},
+  revocation: RevocationOptions = {},
+): TLSSocket {
   const identity = source.current();
   const servername = destination.servername || (isIP(destination.host) === 0 ? destination.host : undefined);
   const key = `${servername ?? destination.host}:${destination.port}|${destination.ALPNProtocols.join(',')}|${matcher.key}`;
@@ -76,10 +116,11 @@ export function connectMtls(source: IdentitySource, matcher: CompiledMatcher, ca
     port: destination.port,
     ...(servername !== undefined ? { servername } : {}),
     ALPNProtocols: destination.ALPNProtocols,
-    ...clientTlsOptions(identity, matcher),
+    ...clientTlsOptions(identity, matcher, revocation),
     ...(session ? { session } : {}),
   });
   identityOfSocket.set(socket, identity);
+  trackOpenSocket(source, socket);
   // Not evicted when a connection ends in an error: clients close on errors that have nothing to
   // do with TLS (and undici closes every `Connection: close` socket that way), and a ticket the
   // server no longer takes costs only a full handshake.

@@ -7,6 +7,7 @@ import { connect, type ClientHttp2Session, type ClientSessionOptions } from 'nod
 import type { IdentitySource } from './identity-source.js';
 import { ClientSessionCache, connectMtls } from './client-connect.js';
 import { spiffeMatcher, type SpiffeMatchers } from './spiffe-matcher.js';
+import type { StaleCrlPolicy } from './tls-options.js';
 
 const cachesBySource = new WeakMap<IdentitySource, ClientSessionCache>();
 
@@ -17,7 +18,10 @@ function cacheFor(source: IdentitySource): ClientSessionCache {
 }
 
 /** http2 session settings; the connection itself is made by the SDK. */
-export type MtlsHttp2Options = Omit<ClientSessionOptions, 'createConnection' | 'protocol'>;
+export type MtlsHttp2Options = Omit<ClientSessionOptions, 'createConnection' | 'protocol'> & {
+  /** When the CRL is past its nextUpdate (default `keep-last-good`; see StaleCrlPolicy). */
+  staleCrl?: StaleCrlPolicy;
+};
 
 /**
  * @example
@@ -30,8 +34,9 @@ export function http2Connect(source: IdentitySource, authority: string | URL, se
   const matcher = spiffeMatcher(server);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port || 443);
+  const { staleCrl, ...sessionOptions } = options;
   return connect(url, {
-    ...options,
-    createConnection: () => connectMtls(source, matcher, cacheFor(source), { host, port, ALPNProtocols: ['h2'] }),
+    ...sessionOptions,
+    createConnection: () => connectMtls(source, matcher, cacheFor(source), { host, port, ALPNProtocols: ['h2'] }, {}, { staleCrl }),
   });
 }

@@ -4,10 +4,19 @@
  * identity are closed gracefully (GOAWAY: streams in flight finish, new ones go to a new
  * connection), and so are sessions older than the maximum age.
  */
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type SecureServerOptions } from 'node:http2';
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+  type SecureServerOptions,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { IdentitySource } from './identity-source.js';
 import { recordPeer, peerIdentity } from './peer.js';
+import { requestRefusalBody } from './refusal.js';
 import { createServerGuard, type MtlsServerOptions } from './server-guard.js';
 
 /** node:http2 settings that are not about TLS. */
@@ -49,6 +58,24 @@ export function createMtlsHttp2Server(
     session.on('stream', () => {
       if (guard.shouldRecycle(socket)) recycle(session);
     });
+    // A client revoked since it connected: each new stream is answered 403 (ERR_CERT_REVOKED)
+    // before the application sees it, and the session is closed.
+    const emit = session.emit.bind(session) as (event: string | symbol, ...args: unknown[]) => boolean;
+    session.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+      if (event === 'stream') {
+        const refusal = guard.checkRequest(socket);
+        if (refusal) {
+          const stream = args[0] as ServerHttp2Stream;
+          if (!stream.destroyed) {
+            stream.respond({ ':status': 403, 'content-type': 'application/json' });
+            stream.end(requestRefusalBody(refusal));
+          }
+          recycle(session);
+          return true;
+        }
+      }
+      return emit(event, ...args);
+    }) as typeof session.emit;
   });
   guard.onUpdate(() => {
     for (const [session, socket] of sessions) if (guard.shouldRecycle(socket)) recycle(session);

@@ -10,13 +10,16 @@ import { Agent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { IdentitySource } from './identity-source.js';
-import { ClientSessionCache, connectMtls, identityOfConnection } from './client-connect.js';
+import { ClientSessionCache, connectMtls, connectionStillGood } from './client-connect.js';
 import { spiffeMatcher, type CompiledMatcher, type SpiffeMatchers } from './spiffe-matcher.js';
+import type { RevocationOptions, StaleCrlPolicy } from './tls-options.js';
 
 /** Pool settings (keep-alive is on by default); TLS settings come from the identity source. */
 export type MtlsAgentOptions = Pick<HttpAgentOptions, 'keepAlive' | 'keepAliveMsecs' | 'maxSockets' | 'maxTotalSockets' | 'maxFreeSockets' | 'scheduling' | 'timeout'> & {
   /** TLS sessions kept for resumption (default 100). */
   maxCachedSessions?: number;
+  /** When the CRL is past its nextUpdate (default `keep-last-good`; see StaleCrlPolicy). */
+  staleCrl?: StaleCrlPolicy;
 };
 
 /**
@@ -28,19 +31,21 @@ export class MtlsHttpsAgent extends Agent {
   readonly #source: IdentitySource;
   readonly #matcher: CompiledMatcher;
   readonly #sessions: ClientSessionCache;
+  readonly #revocation: RevocationOptions;
 
   constructor(source: IdentitySource, server: SpiffeMatchers, options: MtlsAgentOptions = {}) {
-    const { maxCachedSessions, ...pool } = options;
+    const { maxCachedSessions, staleCrl, ...pool } = options;
     // rejectUnauthorized here wins over any per-request option (the agent's options are merged last).
     super({ keepAlive: true, ...pool, rejectUnauthorized: true });
     this.#source = source;
     this.#matcher = spiffeMatcher(server);
     this.#sessions = new ClientSessionCache(maxCachedSessions ?? 100);
+    this.#revocation = { staleCrl };
     // Runs before the agent's own 'free' handler, which hands a freed socket straight to a queued
     // request (never asking keepSocketAlive): a socket opened with a replaced identity is closed
     // here instead, and the agent opens a new one for the queued request when it closes.
     this.prependListener('free', (socket: Duplex) => {
-      if (identityOfConnection(socket as TLSSocket) !== this.#source.current()) socket.destroy();
+      if (!connectionStillGood(socket as TLSSocket, this.#source.current())) socket.destroy();
     });
   }
 
@@ -57,6 +62,7 @@ export class MtlsHttpsAgent extends Agent {
         ...(lookup !== undefined ? { lookup } : {}),
         ...(timeout !== undefined ? { timeout } : {}),
       },
+      this.#revocation,
     );
   }
 }

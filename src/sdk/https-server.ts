@@ -8,7 +8,8 @@ import { createServer, type Server, type ServerOptions } from 'node:https';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { IdentitySource } from './identity-source.js';
-import { createServerGuard, type MtlsServerOptions } from './server-guard.js';
+import { requestRefusalBody } from './refusal.js';
+import { createServerGuard, type MtlsServerOptions, type ServerGuard } from './server-guard.js';
 
 /** node:http server settings that are not about TLS (those come from the identity). */
 export type HttpServerSettings = Pick<
@@ -29,9 +30,33 @@ export function createMtlsHttpsServer(source: IdentitySource, options: MtlsHttps
   const guard = createServerGuard(source, options);
   const server = createServer({ ...options.http, ...guard.initialOptions });
   guard.attach(server);
+  refuseRevokedRequests(server, guard);
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     if (guard.shouldRecycle(request.socket as TLSSocket)) response.setHeader('connection', 'close');
   });
   if (handler) server.on('request', handler);
   return server;
+}
+
+/**
+ * Every request on a connection whose client was revoked after it connected is answered 403
+ * (ERR_CERT_REVOKED) and the connection closed, before any 'request' listener runs: also those
+ * the application adds after this function returns (`server.on('request', app)`), which is why
+ * this sits on `emit` rather than being one more listener.
+ */
+function refuseRevokedRequests(server: Server, guard: ServerGuard): void {
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+  server.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+    if (event === 'request') {
+      const [request, response] = args as [IncomingMessage, ServerResponse];
+      const refusal = guard.checkRequest(request.socket as TLSSocket);
+      if (refusal) {
+        const body = requestRefusalBody(refusal);
+        response.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+        response.end(body);
+        return true;
+      }
+    }
+    return emit(event, ...args);
+  }) as typeof server.emit;
 }

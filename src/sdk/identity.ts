@@ -6,7 +6,8 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { TlsmeshError } from '../errors.js';
-import { parseSpiffeId, pemBlocks, spiffeIdsOf, toPem } from '../pki/index.js';
+import { parseCrl, serialKey, verifyCrlSignature, type ParsedCrl } from '../pki/crl.js';
+import { parseSpiffeId, pemBlocks, readIssuerFields, spiffeIdsOf, toPem } from '../pki/index.js';
 
 /** The PEM texts an identity is made of (the shape `enrollWithToken` and the agent's files have). */
 export interface IdentityMaterial {
@@ -39,6 +40,12 @@ export class Identity {
   readonly bundlePem: string;
   /** The CRL re-labelled `X509 CRL` (what OpenSSL reads), or undefined. */
   readonly crlPem: string | undefined;
+  /**
+   * The same CRLs one PEM text each: what to give Node's `crl` option. Given one text holding
+   * several CRLs, Node reads only the first, and every handshake then fails with
+   * UNABLE_TO_GET_CRL for the CA whose CRL was dropped.
+   */
+  readonly crlList: readonly string[];
   readonly leaf: X509Certificate;
   readonly spiffeId: string;
   readonly trustDomain: string;
@@ -46,6 +53,15 @@ export class Identity {
   readonly serial: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /**
+   * The CRL's nextUpdate (the earliest, when there are several), or undefined without a CRL.
+   * Past it, OpenSSL refuses every handshake that checks the CRL: the transports then keep
+   * enforcing this CRL's entries themselves (see `staleCrl` in the server and client options).
+   */
+  readonly crlNextUpdate: Date | undefined;
+  /** The CRLs' thisUpdate (the latest), or undefined without a CRL. */
+  readonly crlThisUpdate: Date | undefined;
+  readonly #revoked: ReadonlySet<string>;
   // Private so that logging or serialising an Identity never prints the key.
   readonly #keyPem: string;
 
@@ -56,7 +72,11 @@ export class Identity {
     this.certPem = material.certPem;
     this.#keyPem = material.keyPem;
     this.bundlePem = material.bundlePem;
-    this.crlPem = checked.crlPem;
+    this.crlPem = checked.crl?.pem;
+    this.crlList = checked.crl?.list ?? [];
+    this.#revoked = checked.crl?.revoked ?? new Set();
+    this.crlNextUpdate = checked.crl?.nextUpdate;
+    this.crlThisUpdate = checked.crl?.thisUpdate;
     this.leaf = checked.leaf;
     this.spiffeId = checked.spiffeId;
     this.trustDomain = parseSpiffeId(checked.spiffeId).trustDomain;
@@ -69,6 +89,35 @@ export class Identity {
     return this.#keyPem;
   }
 
+  /**
+   * Is a peer certificate with this serial in the CRL? Serials as Node gives them
+   * (`getPeerCertificate().serialNumber`, upper case) or as the CA writes them (lower case).
+   * Serials are 126 random bits from the CA, so the serial alone identifies the certificate.
+   */
+  isRevoked(serial: string): boolean {
+    return this.#revoked.size > 0 && this.#revoked.has(serialKey(serial));
+  }
+
+  /** Entries in the CRL (0 without one). */
+  get revokedCount(): number {
+    return this.#revoked.size;
+  }
+
+  /** Has the CRL passed its nextUpdate at `now` (ms)? False without a CRL. */
+  crlStale(now: number): boolean {
+    return this.crlNextUpdate !== undefined && now >= this.crlNextUpdate.getTime();
+  }
+
+  /** The same identity with another CRL (what a CRL update makes); the certificate and key are kept. */
+  withCrl(crlPem: string | undefined): Identity {
+    return new Identity({ certPem: this.certPem, keyPem: this.#keyPem, bundlePem: this.bundlePem, crlPem });
+  }
+
+  /** Same certificate, key and bundle (the CRL may differ): connections made with either need not be recycled. */
+  sameCredentialsAs(other: Identity): boolean {
+    return other.certPem === this.certPem && other.#keyPem === this.#keyPem && other.bundlePem === this.bundlePem;
+  }
+
   /** True when both hold the same PEM texts (a file re-read with nothing new in it). */
   sameMaterialAs(other: Identity): boolean {
     return other.certPem === this.certPem && other.#keyPem === this.#keyPem && other.bundlePem === this.bundlePem && other.crlPem === this.crlPem;
@@ -76,7 +125,14 @@ export class Identity {
 
   /** What is safe to log: never the key. */
   toJSON(): Record<string, string | boolean> {
-    return { spiffeId: this.spiffeId, serial: this.serial, notBefore: this.notBefore.toISOString(), notAfter: this.notAfter.toISOString(), hasCrl: this.crlPem !== undefined };
+    return {
+      spiffeId: this.spiffeId,
+      serial: this.serial,
+      notBefore: this.notBefore.toISOString(),
+      notAfter: this.notAfter.toISOString(),
+      hasCrl: this.crlPem !== undefined,
+      ...(this.crlNextUpdate ? { crlNextUpdate: this.crlNextUpdate.toISOString() } : {}),
+    };
   }
 }
 
@@ -88,7 +144,15 @@ export function identityProblem(material: IdentityMaterial): IdentityProblem | n
   return 'problem' in checked ? checked.problem : null;
 }
 
-type Checked = { problem: IdentityProblem } | { leaf: X509Certificate; spiffeId: string; crlPem: string | undefined };
+interface CheckedCrl {
+  pem: string;
+  list: string[];
+  revoked: ReadonlySet<string>;
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
+type Checked = { problem: IdentityProblem } | { leaf: X509Certificate; spiffeId: string; crl: CheckedCrl | undefined };
 
 function checkMaterial(material: IdentityMaterial): Checked {
   if (material === null || typeof material !== 'object') throw new TypeError('identity material must be an object');
@@ -110,9 +174,9 @@ function checkMaterial(material: IdentityMaterial): Checked {
   if (!leaf.checkPrivateKey(key)) return { problem: { part: 'key', message: 'the key does not belong to the leaf certificate' } };
   const bundle = certificates(material.bundlePem);
   if (typeof bundle === 'string') return { problem: { part: 'bundle', message: bundle } };
-  const crl = material.crlPem === undefined ? undefined : crlAsOpenSslPem(material.crlPem);
-  if (crl !== undefined && crl.problem !== undefined) return { problem: { part: 'crl', message: crl.problem } };
-  return { leaf, spiffeId: ids[0]!, crlPem: crl?.pem };
+  const crl = material.crlPem === undefined ? undefined : checkCrls(material.crlPem, [...chain.slice(1), ...bundle]);
+  if (typeof crl === 'string') return { problem: { part: 'crl', message: crl } };
+  return { leaf, spiffeId: ids[0]!, crl };
 }
 
 /** A whole block count check: a file cut short mid-block must not pass as a shorter chain. */
@@ -141,18 +205,60 @@ function privateKey(text: string): KeyObject | string {
 }
 
 /**
- * @peculiar/x509 writes `BEGIN CRL`, OpenSSL reads only `BEGIN X509 CRL`: re-label, then let
- * OpenSSL itself parse it (a throwaway context; once per update, never per connection).
+ * The CRLs, parsed (ours, strictly) and re-labelled `X509 CRL` (@peculiar/x509 writes `BEGIN
+ * CRL`; OpenSSL reads only the former), then handed to OpenSSL once as well (a throwaway
+ * context, once per update, never per connection). A CRL whose issuer is among our CA
+ * certificates must carry that issuer's signature; one for a CA we hold no certificate of (a
+ * peer's intermediate) is kept, as OpenSSL keeps it: it can only refuse certificates, and it
+ * reached us the way the bundle did.
  */
-function crlAsOpenSslPem(text: string): { pem: string; problem?: undefined } | { pem?: undefined; problem: string } {
-  if (truncated(text)) return { problem: 'a PEM block is cut short (a file still being written?)' };
+function checkCrls(text: string, caCertificates: readonly X509Certificate[]): CheckedCrl | string {
+  if (truncated(text)) return 'a PEM block is cut short (a file still being written?)';
   const ders = [...pemBlocks(text, 'X509 CRL'), ...pemBlocks(text, 'CRL')];
-  if (ders.length === 0) return { problem: 'no X509 CRL PEM block' };
-  const pem = ders.map((der) => toPem(der, 'X509 CRL')).join('');
-  try {
-    createSecureContext({ crl: pem });
-  } catch (error) {
-    return { problem: `OpenSSL cannot read it (${(error as Error).message})` };
+  if (ders.length === 0) return 'no X509 CRL PEM block';
+  const parsed: ParsedCrl[] = [];
+  for (const der of ders) {
+    let crl: ParsedCrl;
+    try {
+      crl = parseCrl(der);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    const issuers = caCertificates.filter((certificate) => certificate.subject !== '' && crlIssuedBy(crl, certificate));
+    if (issuers.length > 0 && !issuers.some((issuer) => verifyCrlSignature(crl, issuer.raw))) {
+      return 'its signature does not verify with the CA certificate it names as issuer';
+    }
+    parsed.push(crl);
   }
-  return { pem };
+  const list = ders.map((der) => toPem(der, 'X509 CRL'));
+  const pem = list.join('');
+  try {
+    createSecureContext({ crl: list });
+  } catch (error) {
+    return `OpenSSL cannot read it (${(error as Error).message})`;
+  }
+  const revoked = new Set<string>();
+  for (const crl of parsed) for (const serial of crl.revoked.keys()) revoked.add(serial);
+  return {
+    pem,
+    list,
+    revoked,
+    thisUpdate: new Date(Math.max(...parsed.map((crl) => crl.thisUpdate.getTime()))),
+    nextUpdate: new Date(Math.min(...parsed.map((crl) => crl.nextUpdate.getTime()))),
+  };
+}
+
+/** Same issuer Name, byte for byte (the CRL's issuer field against the certificate's subject). */
+function crlIssuedBy(crl: ParsedCrl, certificate: X509Certificate): boolean {
+  return subjectDerOf(certificate).equals(crl.issuerDer);
+}
+
+const subjects = new WeakMap<X509Certificate, Buffer>();
+function subjectDerOf(certificate: X509Certificate): Buffer {
+  let subject = subjects.get(certificate);
+  if (subject === undefined) {
+    subject = readIssuerFields(certificate.raw, new Date(certificate.validTo)).subjectDer;
+    subjects.set(certificate, subject);
+  }
+  return subject;
 }

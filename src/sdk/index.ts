@@ -68,8 +68,8 @@ export type { CompiledMatcher, SpiffeMatcher, SpiffeMatchers } from './spiffe-ma
  * built once per identity, ticket keys that survive rotation.
  * @example tls.createServer(serverTlsOptions(source.current(), new TicketKeys().for(source.current())))
  */
-export { clientSecureContext, clientTlsOptions, MAX_TLS_VERSION, MIN_TLS_VERSION, serverTlsOptions, TicketKeys, TLS_CIPHERS } from './tls-options.js';
-export type { ServerTlsOptions } from './tls-options.js';
+export { checkServer, clientSecureContext, clientTlsOptions, crlForOpenSsl, MAX_TLS_VERSION, MIN_TLS_VERSION, serverTlsOptions, TicketKeys, TLS_CIPHERS } from './tls-options.js';
+export type { RevocationOptions, ServerTlsOptions, StaleCrlPolicy } from './tls-options.js';
 
 // ---- Servers -----------------------------------------------------------------------------------
 

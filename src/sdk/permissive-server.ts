@@ -16,7 +16,7 @@ import type { HttpServerSettings, MtlsHttpsServerOptions } from './https-server.
 import type { Identity } from './identity.js';
 import type { IdentitySource } from './identity-source.js';
 import { CallerTable, classifyFirstByte, type CallerCounts, type CallerMode } from './permissive-callers.js';
-import { reasonForVerifyError, type RefusalReason } from './refusal.js';
+import { reasonForVerifyError, requestRefusalBody, type RefusalReason } from './refusal.js';
 import { sdkLogger } from './report.js';
 import { createServerGuard, DEFAULT_MAX_CONNECTION_AGE_MS } from './server-guard.js';
 import { peerSpiffeId } from './spiffe-matcher.js';
@@ -164,6 +164,14 @@ export class PermissiveHttpsServer extends NetServer {
       const since = this.#unauthenticatedSince.get(socket);
       const stale = since !== undefined && (since.identity !== source.current() || this.#clock() - since.acceptedAt >= maxAgeMs);
       if (stale || guard.shouldRecycle(socket)) response.setHeader('connection', 'close');
+      // An mTLS client revoked since it connected: refused per request, as in strict mode.
+      const refusal = since === undefined ? guard.checkRequest(socket) : null;
+      if (refusal) {
+        const body = requestRefusalBody(refusal);
+        response.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+        response.end(body);
+        return;
+      }
       this.#request(request, response);
     });
     this.#tls = tls;
@@ -316,6 +324,9 @@ function whyUnverified(socket: TLSSocket): Unverified | null {
   if (!certificate || Object.keys(certificate).length === 0) return { reason: 'no-certificate', detail: 'the client sent no certificate' };
   if (socket.authorized) return null;
   const code = String(socket.authorizationError);
+  // A revoked certificate is not "a caller without mTLS yet": it is a stolen or retired key, and
+  // permissive mode refuses it (the guard does, with reason `revoked`) as strict mode does.
+  if (code === 'CERT_REVOKED') return null;
   const claimed = peerSpiffeId(certificate);
   return { reason: reasonForVerifyError(code), detail: code, ...('id' in claimed ? { unverifiedSpiffeId: claimed.id } : {}) };
 }

@@ -71,3 +71,9 @@ export function reasonForHandshakeError(error: Error & { code?: string }): Refus
   if (/ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|DECRYPT_ERROR|ACCESS_DENIED)/.test(code)) return 'client-refused-server';
   return 'handshake-failed';
 }
+
+/** The JSON body (and its length) a server answers a request refused by `checkRequest` with, status 403. */
+export function requestRefusalBody(refusal: Refusal): string {
+  const code = refusal.reason === 'revoked' ? 'ERR_CERT_REVOKED' : 'ERR_CRL_STALE';
+  return JSON.stringify({ error: { code, message: refusal.detail } });
+}

@@ -6,19 +6,23 @@
  *   handshake finish — `rejectUnauthorized: false` — only so the reason can be logged; the check
  *   here is what enforces, and nothing else is handed the socket);
  * - swaps the whole option set on every identity update (`setSecureContext` with all options);
- * - remembers which identity each connection was accepted under, so connections made before an
- *   update, or older than the maximum age, are recycled by the protocol layer.
+ * - remembers which identity each connection was accepted under, so connections made before a
+ *   new certificate or bundle, or older than the maximum age, are recycled by the protocol layer;
+ * - enforces the CRL on every connection, resumed ones included (OpenSSL does not verify a
+ *   resumed session again), and lets the protocol layer refuse each request or call on a
+ *   connection whose client has been revoked since it connected. Because of that per-connection
+ *   check, the session ticket keys survive CRL updates (tls-options.ts TicketKeys).
  */
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from '../observe/logger.js';
 import { parseSpiffeId } from '../pki/index.js';
 import type { Identity } from './identity.js';
 import type { IdentitySource } from './identity-source.js';
-import { recordPeer, type PeerIdentity } from './peer.js';
+import { peerIdentity, recordPeer, type PeerIdentity } from './peer.js';
 import { reasonForHandshakeError, reasonForVerifyError, type Refusal, type RefusalReason } from './refusal.js';
 import { sdkLogger } from './report.js';
 import { peerSpiffeId, spiffeMatcher, type CompiledMatcher, type SpiffeMatchers } from './spiffe-matcher.js';
-import { serverTlsOptions, TicketKeys, type ServerTlsOptions } from './tls-options.js';
+import { serverTlsOptions, TicketKeys, type ServerTlsOptions, type StaleCrlPolicy } from './tls-options.js';
 
 export interface MtlsServerOptions {
   /** Client SPIFFE IDs accepted at all (per-route rules go in the authz middleware). Default: any ID in the server's own trust domain. */
@@ -30,6 +34,10 @@ export interface MtlsServerOptions {
   maxConnectionAgeMs?: number;
   /** For certificate validity checks on resumed sessions (default Date.now). */
   clock?: () => number;
+  /** When the CRL is past its nextUpdate and nothing newer has come (default `keep-last-good`; see StaleCrlPolicy). */
+  staleCrl?: StaleCrlPolicy;
+  /** Called once each time the CRL goes stale, after the error is logged (wire it to an alert). */
+  onCrlStale?: (nextUpdate: Date) => void;
 }
 
 export const DEFAULT_MAX_CONNECTION_AGE_MS = 60 * 60_000;
@@ -53,6 +61,11 @@ export interface ServerGuard {
   acceptingSocket(): TLSSocket | undefined;
   /** Runs after each identity update has been applied (protocol layers recycle their connections). */
   onUpdate(listener: () => void): void;
+  /**
+   * For each request or call: null when the connection's client may go on; otherwise a refusal
+   * (revoked since it connected, or the CRL is stale under `fail-closed`), already logged.
+   */
+  checkRequest(socket: TLSSocket): Refusal | null;
   readonly logger: Logger;
 }
 
@@ -69,19 +82,32 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
     if (!matcher) sameTrustDomain.set(trustDomain, (matcher = spiffeMatcher({ trustDomain })));
     return matcher;
   };
-  const ticketKeys = new TicketKeys();
+  const ticketKeys = new TicketKeys({ revocationCheckedPerConnection: true });
+  const staleCrl = options.staleCrl ?? 'keep-last-good';
+  const revocation = { staleCrl, clock };
   const stamps = new WeakMap<TLSSocket, ConnectionStamp>();
   const updateListeners: (() => void)[] = [];
   let accepting: TLSSocket | undefined;
 
   // rejectUnauthorized: false only so a refused client can be logged with its reason: `verify`
   // below enforces, and no socket reaches the protocol layer without passing it (see the top).
-  const fullOptions = (identity: Identity): ServerTlsOptions => ({ ...serverTlsOptions(identity, ticketKeys.for(identity)), rejectUnauthorized: false });
+  const fullOptions = (identity: Identity): ServerTlsOptions => ({ ...serverTlsOptions(identity, ticketKeys.for(identity), revocation), rejectUnauthorized: false });
 
-  const refuse = (socket: TLSSocket, reason: RefusalReason, detail: string, spiffeId?: string): void => {
+  const refuse = (socket: TLSSocket, reason: RefusalReason, detail: string, spiffeId?: string): Refusal => {
     const refusal: Refusal = { reason, peer: peerAddress(socket), detail, ...(spiffeId !== undefined ? { spiffeId } : {}) };
     logger.warn({ event: 'mtls.refused', ...refusal }, `refused ${refusal.peer}: ${reason} (${detail})`);
     options.onRefusal?.(refusal);
+    return refusal;
+  };
+
+  /** The CRL verdict on a client serial under the current identity, or null when it may pass. */
+  const revocationProblem = (serial: string, now: number): { reason: RefusalReason; detail: string } | null => {
+    const identity = source.current();
+    if (identity.isRevoked(serial)) return { reason: 'revoked', detail: `the certificate (serial ${serial.toLowerCase()}) is in the CRL` };
+    if (staleCrl === 'fail-closed' && identity.crlStale(now)) {
+      return { reason: 'crl-unusable', detail: `the CRL expired at ${identity.crlNextUpdate!.toISOString()} and no newer one has arrived (staleCrl: fail-closed)` };
+    }
+    return null;
   };
 
   /** The peer's identity when the connection may proceed; otherwise refuses and returns null. */
@@ -105,6 +131,11 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
     }
     if (new Date(certificate.valid_from).getTime() > now) {
       refuse(socket, 'not-yet-valid', `the certificate is valid from ${certificate.valid_from}`);
+      return null;
+    }
+    const revoked = revocationProblem(certificate.serialNumber, now);
+    if (revoked) {
+      refuse(socket, revoked.reason, revoked.detail);
       return null;
     }
     const found = peerSpiffeId(certificate);
@@ -148,17 +179,59 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
       else logger.debug({ event: 'mtls.aborted', peer: peerAddress(socket), detail: error.code ?? error.message }, 'client left during the handshake');
     });
 
-    const unsubscribe = source.subscribe((identity) => {
+    // OpenSSL refuses every handshake once the CRL it holds is past nextUpdate: at that moment,
+    // apply the options again (which leave the stale CRL out under keep-last-good) and alert.
+    let staleTimer: NodeJS.Timeout | undefined;
+    const watchCrlExpiry = (identity: Identity): void => {
+      clearTimeout(staleTimer);
+      const nextUpdate = identity.crlNextUpdate;
+      if (nextUpdate === undefined) return;
+      const fire = (): void => {
+        if (source.current() !== identity) return;
+        const wait = nextUpdate.getTime() - clock();
+        if (wait > 0) {
+          staleTimer = setTimeout(fire, Math.min(wait, 2 ** 31 - 1)).unref();
+          return;
+        }
+        logger.error(
+          { event: 'crl.stale', nextUpdate: nextUpdate.toISOString(), staleCrl },
+          staleCrl === 'fail-closed'
+            ? 'the CRL is past its nextUpdate and no newer one has arrived: refusing every client (staleCrl: fail-closed)'
+            : 'the CRL is past its nextUpdate and no newer one has arrived: still refusing the serials it lists, but revocations since then are unknown (staleCrl: keep-last-good)',
+        );
+        apply(identity);
+        options.onCrlStale?.(nextUpdate);
+      };
+      fire();
+    };
+
+    const apply = (identity: Identity): boolean => {
       try {
         server.setSecureContext(fullOptions(identity));
+        return true;
       } catch (error) {
         logger.error({ event: 'mtls.update_failed', err: (error as Error).message, serial: identity.serial }, 'could not apply the new identity; keeping the previous one');
-        return;
+        return false;
       }
-      logger.info({ event: 'mtls.identity_updated', spiffeId: identity.spiffeId, serial: identity.serial, notAfter: identity.notAfter.toISOString() }, 'serving a new identity');
+    };
+
+    let applied = source.current();
+    const unsubscribe = source.subscribe((identity) => {
+      if (!apply(identity)) return;
+      if (identity.sameCredentialsAs(applied)) {
+        logger.info({ event: 'mtls.crl_updated', entries: identity.revokedCount, nextUpdate: identity.crlNextUpdate?.toISOString() }, 'CRL updated');
+      } else {
+        logger.info({ event: 'mtls.identity_updated', spiffeId: identity.spiffeId, serial: identity.serial, notAfter: identity.notAfter.toISOString() }, 'serving a new identity');
+      }
+      applied = identity;
+      watchCrlExpiry(identity);
       for (const listener of updateListeners) listener();
     });
-    server.once('close', unsubscribe);
+    watchCrlExpiry(applied);
+    server.once('close', () => {
+      unsubscribe();
+      clearTimeout(staleTimer);
+    });
   };
 
   return {
@@ -167,7 +240,14 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
     shouldRecycle(socket) {
       const stamp = stamps.get(socket);
       if (!stamp) return false;
-      return stamp.identity !== source.current() || clock() - stamp.acceptedAt >= maxAgeMs;
+      // A new CRL alone does not recycle anything: revoked clients are refused per request.
+      return !stamp.identity.sameCredentialsAs(source.current()) || clock() - stamp.acceptedAt >= maxAgeMs;
+    },
+    checkRequest(socket) {
+      const peer = peerIdentity(socket);
+      if (!peer) return null;
+      const problem = revocationProblem(peer.serial, clock());
+      return problem ? refuse(socket, problem.reason, `${problem.detail}; refused a request on an open connection`, peer.spiffeId) : null;
     },
     acceptingSocket: () => accepting,
     onUpdate: (listener) => updateListeners.push(listener),

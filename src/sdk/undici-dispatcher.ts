@@ -12,6 +12,7 @@ import type { Agent } from 'undici';
 import type { IdentitySource } from './identity-source.js';
 import { ClientSessionCache, connectMtls } from './client-connect.js';
 import { spiffeMatcher, type SpiffeMatchers } from './spiffe-matcher.js';
+import type { StaleCrlPolicy } from './tls-options.js';
 
 type UndiciAgentOptions = ConstructorParameters<typeof Agent>[0];
 
@@ -21,6 +22,8 @@ export type MtlsDispatcherOptions = Omit<NonNullable<UndiciAgentOptions>, 'conne
   connectTimeoutMs?: number;
   /** TLS sessions kept for resumption (default 100). */
   maxCachedSessions?: number;
+  /** When the CRL is past its nextUpdate (default `keep-last-good`; see StaleCrlPolicy). */
+  staleCrl?: StaleCrlPolicy;
 };
 
 const requireOptional = createRequire(import.meta.url);
@@ -33,7 +36,7 @@ const requireOptional = createRequire(import.meta.url);
  */
 export function createMtlsDispatcher(source: IdentitySource, server: SpiffeMatchers, options: MtlsDispatcherOptions = {}): Agent {
   const matcher = spiffeMatcher(server);
-  const { connectTimeoutMs = 10_000, maxCachedSessions = 100, ...pool } = options;
+  const { connectTimeoutMs = 10_000, maxCachedSessions = 100, staleCrl, ...pool } = options;
   const sessions = new ClientSessionCache(maxCachedSessions);
   const { Agent: UndiciAgent } = requireOptional('undici') as typeof Undici;
 
@@ -46,7 +49,7 @@ export function createMtlsDispatcher(source: IdentitySource, server: SpiffeMatch
       }
       // Bracketed IPv6 literals arrive as "[::1]" in hostname.
       const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
-      const socket = connectMtls(source, matcher, sessions, { host, port: Number(target.port || 443), servername: target.servername, ALPNProtocols: ['http/1.1'] });
+      const socket = connectMtls(source, matcher, sessions, { host, port: Number(target.port || 443), servername: target.servername, ALPNProtocols: ['http/1.1'] }, {}, { staleCrl });
       let settled = false;
       const settle = (error: Error | null): void => {
         if (settled) return;

@@ -167,7 +167,11 @@ describe('caIdentity (real CA, fake clock)', () => {
       const line = await reported;
       expect(line.level).toBe(40);
       expect(errors[0]).toMatchObject({ code: 'ERR_CERT_REVOKED' });
-      expect(source.current()).toBe(enrolled);
+      // Kept: the same certificate (the identity object itself is new: it carries the CRL that revoked it).
+      expect(source.current().serial).toBe(enrolled.serial);
+      const deadline = Date.now() + 5_000; // the CA's watch stream brings the CRL that revoked it
+      while (!source.current().isRevoked(enrolled.serial) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(source.current().isRevoked(enrolled.serial)).toBe(true);
       expect(source.nextRenewalAt()!.getTime()).toBeGreaterThan(clock.now); // retrying with backoff
     } finally {
       source.close();

@@ -45,7 +45,9 @@ describe('serverTlsOptions', () => {
     expect(plain).toMatchObject({ cert: server1.certPem, key: server1.keyPem, ca: server1.bundlePem, minVersion: MIN_TLS_VERSION, maxVersion: MAX_TLS_VERSION, ticketKeys: keys, requestCert: true, rejectUnauthorized: true });
     expect(plain).not.toHaveProperty('crl');
     const revoking = serverTlsOptions(await withCrl(server1, [bob]), keys);
-    expect(revoking.crl).toMatch(/^-----BEGIN X509 CRL-----/); // re-labelled from @peculiar/x509's BEGIN CRL
+    // A list, one CRL per entry (Node reads only the first CRL of a text), re-labelled X509 CRL.
+    expect(Array.isArray(revoking.crl)).toBe(true);
+    for (const crl of revoking.crl as string[]) expect(crl).toMatch(/^-----BEGIN X509 CRL-----[^]*-----END X509 CRL-----\n$/);
     expect(() => serverTlsOptions(server1, Buffer.alloc(32))).toThrow(TypeError);
   });
 
@@ -58,6 +60,15 @@ describe('serverTlsOptions', () => {
     expect(second.equals(first)).toBe(false);
     expect(keys.for(revoking)).toBe(second);
     expect(keys.for(await withCrl(server2, [bob, alice])).equals(second)).toBe(false);
+  });
+
+  it('TicketKeys for servers that check revocation per connection: kept across CRL updates, new with the bundle', async () => {
+    const keys = new TicketKeys({ revocationCheckedPerConnection: true });
+    const first = keys.for(server1);
+    expect(keys.for(await withCrl(server2, [bob]))).toBe(first);
+    expect(keys.for(await withCrl(server2, [bob, alice]))).toBe(first);
+    const otherBundle = new Identity({ certPem: server1.certPem, keyPem: server1.keyPem, bundlePem: server1.bundlePem + pki.rootPem });
+    expect(keys.for(otherBundle).equals(first)).toBe(false);
   });
 
   it('clientSecureContext: built once per identity', () => {

@@ -9,10 +9,13 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { type ChannelCredentials, type ChannelOptions, experimental, type ServerCredentials } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import { TlsmeshError } from '../../errors.js';
 import { type GrpcIdentitySource, IdentityCertificateProvider } from './provider.js';
+import { grpcRevocationInterceptor, type GrpcRevocationOptions } from './revocation.js';
 import { checkServerSpiffeId, spiffeMatcher, type SpiffeMatchers } from '../spiffe-matcher.js';
 
-export interface GrpcCredentialsOptions {
+export interface GrpcCredentialsOptions extends GrpcRevocationOptions {
   /** Hears about an identity source that failed to give an identity; the previous one stays in use. */
   onError?: (error: unknown) => void;
 }
@@ -22,9 +25,11 @@ export interface GrpcCredentialsOptions {
  * plaintext, no anonymous TLS) and present the source's current leaf; a rotation applies to the
  * next handshake, open connections keep going (recycle them with `grpcServerOptions`).
  *
- * Not applied: the identity's CRL. grpc-js's certificate-provider path hands only CA, leaf and key
- * to `setSecureContext` (which resets every other option), so revocation must be checked per call
- * (by serial, in an interceptor) until these credentials build the whole context themselves.
+ * Revocation: grpc-js's certificate-provider path hands only CA, leaf and key to
+ * `setSecureContext` (which resets every other option), so OpenSSL never sees the CRL here.
+ * Instead every call is checked: these credentials carry an interceptor that ends any call from a
+ * client whose serial is in the source's current CRL with PERMISSION_DENIED, on new and
+ * long-open connections alike, before any other interceptor or handler runs.
  */
 export function grpcServerCredentials(source: GrpcIdentitySource, options: GrpcCredentialsOptions = {}): ServerCredentials {
   const provider = new IdentityCertificateProvider(source, options);
@@ -33,7 +38,8 @@ export function grpcServerCredentials(source: GrpcIdentitySource, options: GrpcC
   // CA provider (test/sdk/grpc-provider-order.test.ts pins this). One provider serving both roles
   // is right whichever order a future release settles on. `true` makes the server reject a
   // client without a certificate that verifies against the bundle (rejectUnauthorized).
-  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
+  const credentials = experimental.createCertificateProviderServerCredentials(provider, provider, true);
+  return experimental.createServerCredentialsWithInterceptors(credentials, [grpcRevocationInterceptor(source, options)]);
 }
 
 export interface GrpcChannelCredentialsOptions extends GrpcCredentialsOptions {
@@ -51,7 +57,13 @@ export interface GrpcChannelCredentialsOptions extends GrpcCredentialsOptions {
  * gRPC that is one per long-lived HTTP/2 connection, not per call, so it costs nothing that shows.
  */
 export function grpcChannelCredentials(source: GrpcIdentitySource, options: GrpcChannelCredentialsOptions): ChannelCredentials {
-  const checkServerIdentity = checkServerSpiffeId(spiffeMatcher(options.expect));
+  const checkId = checkServerSpiffeId(spiffeMatcher(options.expect));
+  // OpenSSL gets no CRL on this path either (see grpcServerCredentials): the serial is checked here.
+  const checkServerIdentity = (host: string, certificate: PeerCertificate): Error | undefined =>
+    checkId(host, certificate) ??
+    (source.current().isRevoked?.(certificate.serialNumber) === true
+      ? new TlsmeshError('ERR_CERT_REVOKED', `the server certificate (serial ${certificate.serialNumber.toLowerCase()}) is revoked`)
+      : undefined);
   const provider = new IdentityCertificateProvider(source, options.onError === undefined ? {} : { onError: options.onError });
   return experimental.createCertificateProviderChannelCredentials(provider, provider, {
     checkServerIdentity,

@@ -14,4 +14,6 @@ export type { GrpcAuthzPolicy, GrpcDenial } from './authz.js';
 export { grpcChannelCredentials, grpcChannelOptions, grpcServerCredentials, grpcServerOptions } from './credentials.js';
 export type { GrpcChannelCredentialsOptions, GrpcCredentialsOptions } from './credentials.js';
 export { IdentityCertificateProvider } from './provider.js';
+export { grpcRevocationInterceptor } from './revocation.js';
+export type { GrpcRevocationOptions } from './revocation.js';
 export type { GrpcIdentity, GrpcIdentitySource } from './provider.js';

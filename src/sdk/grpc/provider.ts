@@ -22,6 +22,8 @@ export interface GrpcIdentity {
   /** Trust anchors for the peer's chain. */
   bundlePem: string;
   spiffeId: string;
+  /** Is a peer serial in the identity's CRL? (The SDK's Identity has it; without it nothing counts as revoked.) */
+  isRevoked?(serial: string): boolean;
 }
 
 type CaListener = experimental.CaCertificateUpdateListener;

@@ -2,14 +2,17 @@
  * An identity straight from the CA, in process: enrols once with a one-time token (the key is
  * made here and never leaves), then renews over mTLS at 2/3 of each certificate's lifetime with a
  * new key each time. While the CA is unreachable it retries with backoff and keeps serving the
- * current certificate.
+ * current certificate. The CA's CRLs come with it: fetched at enrolment, then followed through
+ * the CA's watch stream (with a poll beside it), so a revocation reaches every transport built on
+ * this source within about a second.
  */
-import { enrollWithToken, renewCredentials } from '../../client/index.js';
-import type { KeyType } from '../../pki/index.js';
+import { CaClient, enrollWithToken, renewCredentials } from '../../client/index.js';
+import { parseSpiffeId, type KeyType } from '../../pki/index.js';
 import { Identity } from '../identity.js';
 import { IdentityPublisher, type IdentitySource } from '../identity-source.js';
 import { errorReporter, type ReportingOptions } from '../report.js';
 import type { BackoffPolicy } from './renew-schedule.js';
+import { startCrlFeed } from './crl-feed.js';
 import { startRenewalLoop, type Timers } from './renewal-loop.js';
 
 export interface CaIdentityOptions extends ReportingOptions {
@@ -24,6 +27,8 @@ export interface CaIdentityOptions extends ReportingOptions {
   timers?: Timers;
   random?: () => number;
   backoff?: BackoffPolicy;
+  /** CRL following: watch stream on (default) or poll only, and the poll interval; `false` turns CRLs off (not recommended). */
+  crl?: { watch?: boolean; pollMs?: number } | false;
 }
 
 export interface CaIdentitySource extends IdentitySource {
@@ -43,7 +48,38 @@ export async function caIdentity(options: CaIdentityOptions): Promise<CaIdentity
   const enrolled = await enrollWithToken({ url: options.url, bundlePem: options.bundlePem, token: options.token, keyType });
   const names = { spiffeId: enrolled.issued.spiffeId, dnsNames: enrolled.issued.dnsNames, ipAddresses: enrolled.issued.ipAddresses };
   const report = errorReporter(options, 'CA identity');
-  const publisher = new IdentityPublisher(new Identity(enrolled), report);
+  const client = new CaClient({ url: options.url, bundlePem: options.bundlePem, trustDomain: parseSpiffeId(enrolled.issued.spiffeId).trustDomain });
+  let crlPem: string | undefined;
+  if (options.crl !== false) {
+    try {
+      const answer = await client.fetchCrls();
+      if (answer !== 'not-modified') crlPem = answer.pem;
+    } catch (error) {
+      report(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+  const publisher = new IdentityPublisher(new Identity({ ...enrolled, crlPem }), report);
+  const feed =
+    options.crl === false
+      ? undefined
+      : startCrlFeed({
+          client,
+          initialPem: crlPem,
+          onCrls(pem) {
+            try {
+              const next = publisher.current().withCrl(pem);
+              crlPem = pem;
+              publisher.publish(next);
+            } catch (error) {
+              report(error instanceof Error ? error : new Error(String(error))); // an unusable CRL: keep the last good one
+            }
+          },
+          onError: report,
+          ...(options.crl?.watch !== undefined ? { watch: options.crl.watch } : {}),
+          ...(options.crl?.pollMs !== undefined ? { pollMs: options.crl.pollMs } : {}),
+          ...(options.timers ? { timers: options.timers } : {}),
+          ...(options.random ? { random: options.random } : {}),
+        });
 
   const loop = startRenewalLoop({
     initial: publisher.current(),
@@ -56,7 +92,8 @@ export async function caIdentity(options: CaIdentityOptions): Promise<CaIdentity
       });
       return new Identity(renewed);
     },
-    onRenewed: (identity) => publisher.publish(identity),
+    // The renewed certificate with the newest CRL (the loop's own copy may predate it).
+    onRenewed: (identity) => publisher.publish(identity.withCrl(crlPem)),
     onError: report,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
@@ -70,6 +107,8 @@ export async function caIdentity(options: CaIdentityOptions): Promise<CaIdentity
     nextRenewalAt: () => loop.nextAttemptAt(),
     close() {
       loop.stop();
+      feed?.stop();
+      client.close();
       publisher.clear();
     },
   };

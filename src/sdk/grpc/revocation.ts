@@ -1,0 +1,31 @@
+/**
+ * Per-call revocation for grpc-js servers: OpenSSL never sees the CRL on grpc-js's
+ * certificate-provider path, so each call's client serial is checked against the identity
+ * source's current CRL. This covers new connections and connections opened before the revocation
+ * alike; grpcServerCredentials installs it on every server it secures.
+ */
+import { type Metadata, ResponderBuilder, ServerInterceptingCall, type ServerInterceptor, ServerListenerBuilder, status } from '@grpc/grpc-js';
+import type { GrpcIdentitySource } from './provider.js';
+
+export interface GrpcRevocationOptions {
+  /** Told about every call refused because its client is revoked. */
+  onRevokedCall?: (refusal: { method: string; serial: string; peer: string }) => void;
+}
+
+export function grpcRevocationInterceptor(source: GrpcIdentitySource, options: GrpcRevocationOptions = {}): ServerInterceptor {
+  return (method, call) => {
+    const listener = new ServerListenerBuilder()
+      .withOnReceiveMetadata((metadata: Metadata, next: (metadata: Metadata) => void) => {
+        const serial = call.getAuthContext().sslPeerCertificate?.serialNumber;
+        if (serial === undefined || source.current().isRevoked?.(serial) !== true) {
+          next(metadata);
+          return;
+        }
+        options.onRevokedCall?.({ method: method.path, serial: serial.toLowerCase(), peer: call.getPeer() });
+        // Not calling next() keeps every later interceptor and the handler from running.
+        call.sendStatus({ code: status.PERMISSION_DENIED, details: `the client certificate (serial ${serial.toLowerCase()}) is revoked` });
+      })
+      .build();
+    return new ServerInterceptingCall(call, new ResponderBuilder().withStart((next) => next(listener)).build());
+  };
+}
