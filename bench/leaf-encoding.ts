@@ -8,8 +8,9 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import { createPublicKey } from 'node:crypto';
-import { createIntermediateCertificate, createRootCertificate, generateKeyPair, LeafIssuer, randomSerial, type LeafRequest } from '../src/pki/index.js';
+import { generateKeyPair, LeafIssuer, randomSerial, type LeafRequest } from '../src/pki/index.js';
 import { toCryptoKeyPair, webAlgorithmFor, x509Library } from '../src/pki/x509-library.js';
+import { benchChain } from './ca-chain.js';
 
 const TRUST_DOMAIN = 'bench.tlsmesh.test';
 const CRL_URL = 'https://ca.bench.tlsmesh.test:8443/v1/crl';
@@ -41,22 +42,7 @@ async function opsPerSecond(build: Builder, requestFor: () => LeafRequest, durat
 
 export async function measureLeafEncoding(durationMs: number): Promise<LeafEncodingResult> {
   const x509 = x509Library();
-  const now = Math.floor(Date.now() / 1000) * 1000;
-  const notBefore = new Date(now - 60_000);
-  const notAfter = new Date(now + 24 * 3600_000);
-  const rootKey = generateKeyPair('p256');
-  const intermediateKey = generateKeyPair('p256');
-  const rootDer = await createRootCertificate({ trustDomain: TRUST_DOMAIN, privateKey: rootKey.privateKey, serial: randomSerial(), notBefore, notAfter });
-  const intermediateDer = await createIntermediateCertificate({
-    trustDomain: TRUST_DOMAIN,
-    publicKey: intermediateKey.publicKey,
-    label: 'bench',
-    issuerCertDer: rootDer,
-    issuerPrivateKey: rootKey.privateKey,
-    serial: randomSerial(),
-    notBefore,
-    notAfter,
-  });
+  const { intermediateDer, intermediateKey, notBefore, notAfter } = await benchChain(TRUST_DOMAIN);
   const leafIssuer = new LeafIssuer({ issuerCertDer: intermediateDer, issuerNotAfter: notAfter, issuerPrivateKey: intermediateKey.privateKey, crlUrl: CRL_URL, ocspUrl: OCSP_URL });
 
   // What a @peculiar/x509 CA would keep between issuances.

@@ -7,6 +7,8 @@
  */
 export { Authority, DEFAULT_LIFETIMES } from './authority.js';
 export type { AuthorityOptions, Caller, IssuedCertificate, Lifetimes, TokenRequest } from './authority.js';
+export { CrlPublisher, DEFAULT_CRL_POLICY } from './crl-publisher.js';
+export type { CrlPolicy, CrlPublisherOptions, PublishedCrl, PublishedCrls } from './crl-publisher.js';
 export { caFileSchema, CONFIG_FILE, DEFAULT_LISTEN, parseListen, readCaFile, readPassphrase, resolveCaConfig } from './config.js';
 export type { CaConfig, CaConfigOverrides, CaFileConfig } from './config.js';
 export { caPaths, initDataDir } from './data-dir.js';
@@ -18,6 +20,8 @@ export type { CaLifetimes, InitCaOptions, InitCaResult } from './init.js';
 export { Keyring } from './keyring.js';
 export { grantNames } from './name-policy.js';
 export type { GrantedNames, NameAllowance } from './name-policy.js';
+export { DEFAULT_OCSP_POLICY, OcspService } from './ocsp-service.js';
+export type { OcspPolicy } from './ocsp-service.js';
 export { startCa } from './server.js';
 export type { RunningCa, StartCaOptions } from './server.js';
 export { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, mintToken, verifyToken } from './tokens.js';

@@ -6,9 +6,10 @@
  * when 2/3 of its short lifetime has passed; the intermediate key itself never signs per request.
  *
  * Status comes from the store, so a revocation made by another CA process on the same
- * PostgreSQL is answered as soon as this process sees it. Signed answers to requests without a
- * nonce are cached per serial; the whole cache is dropped whenever the CRL publisher sees a new
- * revocation (here or in another process), so a cached "good" never outlives a revoke.
+ * PostgreSQL is answered as soon as this process sees it. Statuses are cached per serial, and so
+ * are whole signed answers to requests without a nonce; both caches are dropped whenever the CRL
+ * publisher sees a new revocation (here or in another process, within its poll interval), so a
+ * cached "good" never outlives a revoke.
  */
 import type { Logger } from '../observe/logger.js';
 import { generateKeyPair, randomSerial, serialHex } from '../pki/index.js';
@@ -52,6 +53,8 @@ export class OcspService {
   readonly #clock: () => Date;
   readonly #logger: Logger;
   readonly #cache = new Map<string, CachedAnswer>();
+  /** Status per serial, for requests with a nonce (signed each time, but no store read). */
+  readonly #statuses = new Map<string, { status: OcspCertStatus; until: number }>();
   #responder: OcspResponder | undefined;
   #responderRenewAt = 0;
   #renewing: Promise<void> | undefined;
@@ -63,7 +66,7 @@ export class OcspService {
     this.#keyring = options.keyring;
     this.#clock = options.clock;
     this.#logger = options.logger;
-    this.#unsubscribe = options.publisher.onChange(() => this.#cache.clear());
+    this.#unsubscribe = options.publisher.onChange(() => this.#clearCaches());
   }
 
   async start(): Promise<void> {
@@ -98,13 +101,27 @@ export class OcspService {
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.policy.answerValidityMs);
     const answers: OcspSingleAnswer[] = [];
-    for (const certId of certIds) answers.push({ certId, status: await this.#statusOf(certId.serial), thisUpdate, nextUpdate });
+    for (const certId of certIds) answers.push({ certId, status: await this.#cachedStatusOf(certId.serial, now.getTime()), thisUpdate, nextUpdate });
     const response = responder.respond(answers, { producedAt: thisUpdate, nonce });
     if (cacheKey !== undefined) {
       if (this.#cache.size >= this.policy.cacheEntries) this.#cache.delete(this.#cache.keys().next().value!);
       this.#cache.set(cacheKey, { response, until: now.getTime() + this.policy.cacheMs });
     }
     return response;
+  }
+
+  async #cachedStatusOf(serial: string, now: number): Promise<OcspCertStatus> {
+    const cached = this.#statuses.get(serial);
+    if (cached !== undefined && cached.until > now) return cached.status;
+    const status = await this.#statusOf(serial);
+    if (this.#statuses.size >= this.policy.cacheEntries) this.#statuses.delete(this.#statuses.keys().next().value!);
+    this.#statuses.set(serial, { status, until: now + this.policy.cacheMs });
+    return status;
+  }
+
+  #clearCaches(): void {
+    this.#cache.clear();
+    this.#statuses.clear();
   }
 
   async #statusOf(serial: string): Promise<OcspCertStatus> {
@@ -167,7 +184,7 @@ export class OcspService {
     );
     this.#responder = new OcspResponder({ issuerCertDer: issuer.certDer, responderCertDer: certDer, responderPrivateKey: key.privateKey });
     this.#responderRenewAt = notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
-    this.#cache.clear();
+    this.#clearCaches();
     this.#logger.info({ event: 'ocsp.responder_issued', serial: serialHex(serial), notAfter: notAfter.toISOString() }, 'OCSP responder certificate issued');
   }
 }

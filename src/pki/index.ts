@@ -1,5 +1,5 @@
 /**
- * tlsmesh/pki: keys, CSRs, certificate profiles, SPIFFE IDs, PEM. No I/O.
+ * tlsmesh/pki: keys, CSRs, certificate profiles, CRLs, OCSP, SPIFFE IDs, PEM. No I/O.
  */
 export { createIntermediateCertificate, createRootCertificate, intermediateSubject, rootSubject } from './authority-certificates.js';
 export type { IntermediateRequest, RootRequest } from './authority-certificates.js';
@@ -19,3 +19,17 @@ export { randomSerial, SERIAL_BYTES, serialHex } from './serial.js';
 export { parseSpiffeId, parseWorkloadId, spiffeIdOf, validateTrustDomain } from './spiffe.js';
 export type { SpiffeId } from './spiffe.js';
 export { expectSpiffeId, spiffeIdsOf } from './peer-identity.js';
+export { CrlIssuer, crlToPem, isRevocationReason, parseCrl, REVOCATION_REASONS, serialKey, verifyCrlSignature } from './crl.js';
+export type { CrlEntry, CrlIssuerOptions, CrlRequest, ParsedCrl, RevocationReason, RevokedEntry } from './crl.js';
+export {
+  createOcspRequest,
+  MAX_OCSP_REQUEST_BYTES,
+  ocspErrorResponse,
+  OcspResponder,
+  parseOcspRequest,
+  parseOcspResponse,
+  verifyOcspResponse,
+} from './ocsp.js';
+export type { CertId, OcspCertStatus, OcspErrorStatus, OcspResponderOptions, OcspSingleAnswer, ParsedOcspRequest, ParsedOcspResponse } from './ocsp.js';
+export { createOcspResponderCertificate } from './ocsp-responder-certificate.js';
+export type { OcspResponderCertificateRequest } from './ocsp-responder-certificate.js';

@@ -5,12 +5,17 @@
  * next request are refused, with the reason `revoked`.
  */
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { status } from '@grpc/grpc-js';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileAtomic } from '../../src/fsutil/write-private.js';
 import { caIdentity, type CaIdentitySource } from '../../src/sdk/sources/ca.js';
+import { fileIdentity } from '../../src/sdk/sources/file.js';
 import { createMtlsDispatcher, createMtlsHttp2Server, createMtlsHttpsServer, http2Connect, MtlsHttpsAgent, peerIdentity, type Refusal } from '../../src/sdk/index.js';
 import { grpcChannelCredentials, grpcChannelOptions, grpcServerCredentials } from '../../src/sdk/grpc/index.js';
 import { startTestCa, type TestCa } from '../helpers/ca.js';
@@ -180,6 +185,42 @@ describe('a revoked client', () => {
     } finally {
       client.close();
       server.close();
+    }
+  });
+});
+
+describe('a revoked client, CRL from files (as the agent writes them)', () => {
+  it('a server on fileIdentity refuses the client once crl.pem is replaced', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tlsmesh-crl-files-'));
+    const serverMaterial = await workload('revocation/file-server');
+    const clientSource = await workload('revocation/file-client');
+    const writeCrl = async (): Promise<void> => {
+      const answer = await ca.anonymous.fetchCrls();
+      if (answer === 'not-modified') throw new Error('unexpected 304');
+      await writeFileAtomic(join(dir, 'crl.pem'), answer.pem, 0o644);
+    };
+    const current = serverMaterial.current();
+    await writeFileAtomic(join(dir, 'cert.pem'), current.certPem, 0o644);
+    await writeFileAtomic(join(dir, 'key.pem'), current.keyPem);
+    await writeFileAtomic(join(dir, 'bundle.pem'), current.bundlePem, 0o644);
+    await writeCrl();
+    const serverSource = await fileIdentity({ dir });
+    const server = createMtlsHttpsServer(serverSource, {}, (_req, res) => res.end('ok'));
+    const url = await listen(server);
+    const agent = new MtlsHttpsAgent(clientSource, 'spiffe://example.org/revocation/file-server', { maxSockets: 1 });
+    try {
+      expect(serverSource.current().crlPem).toBeDefined();
+      expect((await getVia(agent, url)).status).toBe(200);
+      const serial = clientSource.current().serial;
+      await ca.admin.revoke({ serial });
+      await writeCrl();
+      await within(REVOCATION_DEADLINE_MS, () => serverSource.current().isRevoked(serial), 'the server reads the new crl.pem');
+      expect((await getVia(agent, url)).status).toBe(403);
+    } finally {
+      agent.destroy();
+      serverSource.close();
+      await closeServer(server);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -24,6 +24,8 @@ export interface GrpcIdentity {
   spiffeId: string;
   /** Is a peer serial in the identity's CRL? (The SDK's Identity has it; without it nothing counts as revoked.) */
   isRevoked?(serial: string): boolean;
+  /** Entries in the CRL; 0 or absent: nothing to check. */
+  readonly revokedCount?: number;
 }
 
 type CaListener = experimental.CaCertificateUpdateListener;
