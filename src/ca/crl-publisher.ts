@@ -69,6 +69,7 @@ export class CrlPublisher {
   #current: PublishedCrls | undefined;
   /** Serialises publishing: a revoke and a poll tick must not sign the same CRL twice. */
   #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: CrlPublisherOptions) {
@@ -87,6 +88,8 @@ export class CrlPublisher {
   async start(): Promise<void> {
     await this.#serialised(() => this.#refresh(true));
     this.#timer = setInterval(() => {
+      // A tick while a refresh is still queued adds nothing (a slow store must not pile them up).
+      if (this.#pending > 0) return;
       this.refresh().catch((error: unknown) => this.#logger.error({ err: error, event: 'crl.refresh_failed' }, 'could not refresh the CRL; serving the last one'));
     }, this.policy.pollMs);
     this.#timer.unref();
@@ -115,7 +118,10 @@ export class CrlPublisher {
   }
 
   #serialised(work: () => Promise<void>): Promise<void> {
-    const next = this.#queue.then(work);
+    this.#pending += 1;
+    const next = this.#queue.then(work).finally(() => {
+      this.#pending -= 1;
+    });
     this.#queue = next.catch(() => undefined);
     return next;
   }
@@ -160,12 +166,13 @@ export class CrlPublisher {
     }));
     const thisUpdate = wholeSecond(now);
     const nextUpdate = new Date(thisUpdate.getTime() + this.policy.validityMs);
-    const record = await this.#store.insertCrl(issuerKeyId, (crlNumber) => ({
-      thisUpdate,
-      nextUpdate,
-      revocationEpoch: epoch,
-      der: this.#intermediateSigner.issue({ crlNumber, thisUpdate, nextUpdate, entries }),
-    }));
+    const record = await this.#store.insertCrl(
+      issuerKeyId,
+      (crlNumber) => ({ thisUpdate, nextUpdate, revocationEpoch: epoch, der: this.#intermediateSigner.issue({ crlNumber, thisUpdate, nextUpdate, entries }) }),
+      // Another process stored one meanwhile that covers at least this epoch and is not due.
+      (newest) => newest.revocationEpoch >= epoch && newest.nextUpdate.getTime() - now.getTime() > this.policy.refreshBeforeMs,
+    );
+    if (record.revocationEpoch !== epoch || record.thisUpdate.getTime() !== thisUpdate.getTime()) return this.#published(record); // adopted
     await this.#audit(record, entries.length, latest === null ? 'first' : latest.revocationEpoch < epoch ? 'revocation' : 'refresh');
     return this.#published(record);
   }

@@ -55,6 +55,8 @@ export class OcspService {
   readonly #cache = new Map<string, CachedAnswer>();
   /** Status per serial, for requests with a nonce (signed each time, but no store read). */
   readonly #statuses = new Map<string, { status: OcspCertStatus; until: number }>();
+  /** Bumped when the caches are dropped: a lookup that began before must not refill them. */
+  #generation = 0;
   #responder: OcspResponder | undefined;
   #responderRenewAt = 0;
   #renewing: Promise<void> | undefined;
@@ -100,26 +102,30 @@ export class OcspService {
     }
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + this.policy.answerValidityMs);
+    const generation = this.#generation;
     const answers: OcspSingleAnswer[] = [];
-    for (const certId of certIds) answers.push({ certId, status: await this.#cachedStatusOf(certId.serial, now.getTime()), thisUpdate, nextUpdate });
+    for (const certId of certIds) answers.push({ certId, status: await this.#cachedStatusOf(certId.serial, now.getTime(), generation), thisUpdate, nextUpdate });
     const response = responder.respond(answers, { producedAt: thisUpdate, nonce });
-    if (cacheKey !== undefined) {
+    // A revocation seen while the store was read: answer, but cache nothing read before it.
+    if (cacheKey !== undefined && generation === this.#generation) {
       if (this.#cache.size >= this.policy.cacheEntries) this.#cache.delete(this.#cache.keys().next().value!);
       this.#cache.set(cacheKey, { response, until: now.getTime() + this.policy.cacheMs });
     }
     return response;
   }
 
-  async #cachedStatusOf(serial: string, now: number): Promise<OcspCertStatus> {
+  async #cachedStatusOf(serial: string, now: number, generation: number): Promise<OcspCertStatus> {
     const cached = this.#statuses.get(serial);
     if (cached !== undefined && cached.until > now) return cached.status;
     const status = await this.#statusOf(serial);
+    if (generation !== this.#generation) return status;
     if (this.#statuses.size >= this.policy.cacheEntries) this.#statuses.delete(this.#statuses.keys().next().value!);
     this.#statuses.set(serial, { status, until: now + this.policy.cacheMs });
     return status;
   }
 
   #clearCaches(): void {
+    this.#generation += 1;
     this.#cache.clear();
     this.#statuses.clear();
   }

@@ -121,6 +121,18 @@ export function connectMtls(
   });
   identityOfSocket.set(socket, identity);
   trackOpenSocket(source, socket);
+  // Registered before any caller's listener: checked again against the newest CRL once the
+  // handshake is done, because one may have arrived while it ran (checkServerIdentity saw the CRL
+  // of `identity`), and because a resumed session skips checkServerIdentity altogether.
+  socket.once('secureConnect', () => {
+    const current = source.current();
+    const serial = socket.getPeerCertificate().serialNumber;
+    if (serial !== undefined && current.isRevoked(serial)) {
+      socket.destroy(new TlsmeshError('ERR_CERT_REVOKED', `the server certificate (serial ${serial.toLowerCase()}) is revoked`));
+    } else if (revocation.staleCrl === 'fail-closed' && current.crlStale((revocation.clock ?? Date.now)())) {
+      socket.destroy(new TlsmeshError('ERR_CRL_STALE', `the CRL expired at ${current.crlNextUpdate!.toISOString()} and no newer one has arrived (staleCrl: fail-closed)`));
+    }
+  });
   // Not evicted when a connection ends in an error: clients close on errors that have nothing to
   // do with TLS (and undici closes every `Connection: close` socket that way), and a ticket the
   // server no longer takes costs only a full handshake.

@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, type ServerOptions } from 'node:https';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { IdentitySource } from './identity-source.js';
 import { requestRefusalBody } from './refusal.js';
@@ -40,20 +41,28 @@ export function createMtlsHttpsServer(source: IdentitySource, options: MtlsHttps
 
 /**
  * Every request on a connection whose client was revoked after it connected is answered 403
- * (ERR_CERT_REVOKED) and the connection closed, before any 'request' listener runs: also those
- * the application adds after this function returns (`server.on('request', app)`), which is why
- * this sits on `emit` rather than being one more listener.
+ * (ERR_CERT_REVOKED) and the connection closed, before any listener runs: also those the
+ * application adds after this function returns (`server.on('request', app)`), which is why this
+ * sits on `emit` rather than being one more listener. The same holds for every other way node:http
+ * hands a request over: 'checkContinue' and 'checkExpectation' (answered 403 too), and 'upgrade'
+ * and 'connect' (the socket is closed: there is no response object to answer with).
  */
 function refuseRevokedRequests(server: Server, guard: ServerGuard): void {
   const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
   server.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
-    if (event === 'request') {
+    if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') {
       const [request, response] = args as [IncomingMessage, ServerResponse];
       const refusal = guard.checkRequest(request.socket as TLSSocket);
       if (refusal) {
         const body = requestRefusalBody(refusal);
         response.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
         response.end(body);
+        return true;
+      }
+    } else if (event === 'upgrade' || event === 'connect') {
+      const [request, socket] = args as [IncomingMessage, Duplex];
+      if (guard.checkRequest(request.socket as TLSSocket)) {
+        socket.destroy();
         return true;
       }
     }

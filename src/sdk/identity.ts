@@ -62,6 +62,7 @@ export class Identity {
   /** The CRLs' thisUpdate (the latest), or undefined without a CRL. */
   readonly crlThisUpdate: Date | undefined;
   readonly #revoked: ReadonlySet<string>;
+  readonly #crlNumbers: ReadonlyMap<string, bigint>;
   // Private so that logging or serialising an Identity never prints the key.
   readonly #keyPem: string;
 
@@ -75,6 +76,7 @@ export class Identity {
     this.crlPem = checked.crl?.pem;
     this.crlList = checked.crl?.list ?? [];
     this.#revoked = checked.crl?.revoked ?? new Set();
+    this.#crlNumbers = checked.crl?.numbers ?? new Map();
     this.crlNextUpdate = checked.crl?.nextUpdate;
     this.crlThisUpdate = checked.crl?.thisUpdate;
     this.leaf = checked.leaf;
@@ -111,6 +113,19 @@ export class Identity {
   /** The same identity with another CRL (what a CRL update makes); the certificate and key are kept. */
   withCrl(crlPem: string | undefined): Identity {
     return new Identity({ certPem: this.certPem, keyPem: this.#keyPem, bundlePem: this.bundlePem, crlPem });
+  }
+
+  /**
+   * Why this identity's CRLs must not replace `previous`'s, or null: a CRL numbered below the one
+   * in use for the same CA is older (a CA process that is behind, a delayed answer, a replayed
+   * file), and taking it would un-revoke what the newer one lists.
+   */
+  crlRollbackFrom(previous: Identity): string | null {
+    for (const [issuer, number] of previous.#crlNumbers) {
+      const next = this.#crlNumbers.get(issuer);
+      if (next !== undefined && next < number) return `a CRL numbered ${next} would replace number ${number} of the same CA`;
+    }
+    return null;
   }
 
   /** Same certificate, key and bundle (the CRL may differ): connections made with either need not be recycled. */
@@ -150,6 +165,8 @@ interface CheckedCrl {
   revoked: ReadonlySet<string>;
   thisUpdate: Date;
   nextUpdate: Date;
+  /** cRLNumber per issuer (issuer Name DER, hex), for the CRLs we verified. */
+  numbers: ReadonlyMap<string, bigint>;
 }
 
 type Checked = { problem: IdentityProblem } | { leaf: X509Certificate; spiffeId: string; crl: CheckedCrl | undefined };
@@ -174,7 +191,7 @@ function checkMaterial(material: IdentityMaterial): Checked {
   if (!leaf.checkPrivateKey(key)) return { problem: { part: 'key', message: 'the key does not belong to the leaf certificate' } };
   const bundle = certificates(material.bundlePem);
   if (typeof bundle === 'string') return { problem: { part: 'bundle', message: bundle } };
-  const crl = material.crlPem === undefined ? undefined : checkCrls(material.crlPem, [...chain.slice(1), ...bundle]);
+  const crl = material.crlPem === undefined ? undefined : checkCrls(material.crlPem, chain.slice(1), bundle);
   if (typeof crl === 'string') return { problem: { part: 'crl', message: crl } };
   return { leaf, spiffeId: ids[0]!, crl };
 }
@@ -207,16 +224,24 @@ function privateKey(text: string): KeyObject | string {
 /**
  * The CRLs, parsed (ours, strictly) and re-labelled `X509 CRL` (@peculiar/x509 writes `BEGIN
  * CRL`; OpenSSL reads only the former), then handed to OpenSSL once as well (a throwaway
- * context, once per update, never per connection). A CRL whose issuer is among our CA
- * certificates must carry that issuer's signature; one for a CA we hold no certificate of (a
- * peer's intermediate) is kept, as OpenSSL keeps it: it can only refuse certificates, and it
- * reached us the way the bundle did.
+ * context, once per update, never per connection).
+ *
+ * - A CRL whose issuer is among our CA certificates (our chain's intermediates, the bundle's
+ *   roots) must carry that issuer's signature, or the whole set is refused.
+ * - Our own chain's CAs must each have such a verified CRL: OpenSSL checks one for every CA in a
+ *   chain, and a set without ours would also let a forged crl.pem drop our revocations.
+ * - A CRL for a CA we hold no certificate of (another intermediate of the trust domain) is kept:
+ *   OpenSSL verifies it against the peer's chain, and its entries can only refuse. It never
+ *   decides freshness: only verified CRLs do, so a forged, expired one cannot make the set
+ *   "stale" and switch OpenSSL's CRL checking off.
  */
-function checkCrls(text: string, caCertificates: readonly X509Certificate[]): CheckedCrl | string {
+function checkCrls(text: string, chainCas: readonly X509Certificate[], bundle: readonly X509Certificate[]): CheckedCrl | string {
   if (truncated(text)) return 'a PEM block is cut short (a file still being written?)';
   const ders = [...pemBlocks(text, 'X509 CRL'), ...pemBlocks(text, 'CRL')];
   if (ders.length === 0) return 'no X509 CRL PEM block';
-  const parsed: ParsedCrl[] = [];
+  const known = [...chainCas, ...bundle];
+  const verified: ParsedCrl[] = [];
+  const revoked = new Set<string>();
   for (const der of ders) {
     let crl: ParsedCrl;
     try {
@@ -224,27 +249,38 @@ function checkCrls(text: string, caCertificates: readonly X509Certificate[]): Ch
     } catch (error) {
       return (error as Error).message;
     }
-    const issuers = caCertificates.filter((certificate) => certificate.subject !== '' && crlIssuedBy(crl, certificate));
-    if (issuers.length > 0 && !issuers.some((issuer) => verifyCrlSignature(crl, issuer.raw))) {
-      return 'its signature does not verify with the CA certificate it names as issuer';
+    const issuers = known.filter((certificate) => crlIssuedBy(crl, certificate));
+    if (issuers.length > 0) {
+      if (!issuers.some((issuer) => verifyCrlSignature(crl, issuer.raw))) return 'a CRL does not verify with the CA certificate it names as issuer';
+      verified.push(crl);
     }
-    parsed.push(crl);
+    for (const serial of crl.revoked.keys()) revoked.add(serial);
+  }
+  const top = chainCas[chainCas.length - 1];
+  const ourCas = [...chainCas, ...(top ? bundle.filter((root) => top.checkIssued(root) && top.verify(root.publicKey)) : [])];
+  for (const ca of ourCas) {
+    if (!verified.some((crl) => crlIssuedBy(crl, ca))) return `no CRL for ${ca.subject.replace(/\n/g, ', ')} (a CRL must cover every CA in the chain)`;
   }
   const list = ders.map((der) => toPem(der, 'X509 CRL'));
-  const pem = list.join('');
   try {
     createSecureContext({ crl: list });
   } catch (error) {
     return `OpenSSL cannot read it (${(error as Error).message})`;
   }
-  const revoked = new Set<string>();
-  for (const crl of parsed) for (const serial of crl.revoked.keys()) revoked.add(serial);
+  const numbers = new Map<string, bigint>();
+  for (const crl of verified) {
+    const issuer = crl.issuerDer.toString('hex');
+    const number = crl.crlNumber ?? 0n;
+    if ((numbers.get(issuer) ?? -1n) < number) numbers.set(issuer, number);
+  }
+  const fresh = verified.length > 0 ? verified : undefined;
   return {
-    pem,
+    pem: list.join(''),
     list,
     revoked,
-    thisUpdate: new Date(Math.max(...parsed.map((crl) => crl.thisUpdate.getTime()))),
-    nextUpdate: new Date(Math.min(...parsed.map((crl) => crl.nextUpdate.getTime()))),
+    thisUpdate: new Date(Math.max(...(fresh ?? []).map((crl) => crl.thisUpdate.getTime()), 0)),
+    nextUpdate: new Date(Math.min(...(fresh ?? []).map((crl) => crl.nextUpdate.getTime()), 8.64e15)),
+    numbers,
   };
 }
 

@@ -345,7 +345,7 @@ export class KyselyStore implements Store {
     });
   }
 
-  async insertCrl(issuerKeyId: string, sign: (crlNumber: bigint) => CrlDraft): Promise<CrlRecord> {
+  async insertCrl(issuerKeyId: string, sign: (crlNumber: bigint) => CrlDraft, adopt?: (latest: CrlRecord) => boolean): Promise<CrlRecord> {
     // On PostgreSQL, publishers of one issuer queue on its ca_keys row lock (SQLite serialises
     // writers anyway). Should two still collide, the primary key on (issuer, number) refuses the
     // second: it takes the next number and signs again, a bounded number of times.
@@ -354,8 +354,12 @@ export class KyselyStore implements Store {
         return await this.#run('insertCrl', (db) =>
           db.transaction().execute(async (trx) => {
             if (this.backend === 'postgres') await trx.selectFrom('ca_keys').select('id').where('id', '=', issuerKeyId).forUpdate().execute();
-            const top = await trx.selectFrom('crls').select((eb) => eb.fn.max('crl_number').as('n')).where('issuer_key_id', '=', issuerKeyId).executeTakeFirst();
-            const crlNumber = BigInt(top?.n ?? 0) + 1n;
+            const topRow = await trx.selectFrom('crls').selectAll().where('issuer_key_id', '=', issuerKeyId).orderBy('crl_number', 'desc').limit(1).executeTakeFirst();
+            const top = topRow === undefined ? undefined : fromCrlRow(topRow);
+            // Decided under the lock: another process may have stored a CRL meanwhile that makes
+            // this one pointless (or, numbered higher but built from an older snapshot, wrong).
+            if (top !== undefined && adopt?.(top) === true) return top;
+            const crlNumber = (top?.crlNumber ?? 0n) + 1n;
             const draft = sign(crlNumber);
             const record: CrlRecord = { issuerKeyId, crlNumber, ...draft, createdAt: new Date() };
             await trx.insertInto('crls').values(toCrlRow(record)).execute();

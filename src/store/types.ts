@@ -41,7 +41,12 @@ export interface TokenRecord {
 }
 
 export type CaKeyKind = 'root' | 'intermediate' | 'token-signing';
-export type CaKeyState = 'prepared' | 'active' | 'retired';
+/**
+ * A CA key's life: `prepared` (made, published in the bundle if a root, not signing yet) →
+ * `active` (signing) → `superseded` (another key signs; this one still signs CRLs and OCSP for
+ * what it issued, and a root stays in the bundle) → `retired` (out of the bundle, never used).
+ */
+export type CaKeyState = 'prepared' | 'active' | 'superseded' | 'retired';
 
 export interface CaKeyRecord {
   id: string;
@@ -172,9 +177,11 @@ export interface Store {
   /**
    * Stores a CRL under the issuer's next cRLNumber: `sign` is called with that number and returns
    * the signed CRL. When another process took the number meanwhile, `sign` runs again with the
-   * next one, so numbers only grow. Keeps the newest few CRLs per issuer.
+   * next one, so numbers only grow. Keeps the newest few CRLs per issuer. When `adopt` says so of
+   * the issuer's newest stored CRL (looked at under the same lock), that one is returned instead
+   * and nothing is written.
    */
-  insertCrl(issuerKeyId: string, sign: (crlNumber: bigint) => CrlDraft): Promise<CrlRecord>;
+  insertCrl(issuerKeyId: string, sign: (crlNumber: bigint) => CrlDraft, adopt?: (latest: CrlRecord) => boolean): Promise<CrlRecord>;
   /** The issuer's CRL with the highest cRLNumber, or null. */
   latestCrl(issuerKeyId: string): Promise<CrlRecord | null>;
 

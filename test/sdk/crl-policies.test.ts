@@ -8,8 +8,9 @@
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrlIssuer, crlToPem } from '../../src/pki/crl.js';
+import { createRootCertificate, generateKeyPair, randomSerial } from '../../src/pki/index.js';
 import { createMtlsHttpsServer, createPermissiveHttpsServer, MtlsHttpsAgent, staticIdentity, type Refusal, type StaleCrlPolicy } from '../../src/sdk/index.js';
-import type { IdentityMaterial } from '../../src/sdk/identity.js';
+import { Identity, type IdentityMaterial } from '../../src/sdk/identity.js';
 import { startTestCa, type TestCa } from '../helpers/ca.js';
 import { capturedLogger, closeServer, getVia, listen, materialFor } from './support.js';
 
@@ -27,12 +28,12 @@ beforeAll(async () => {
 afterAll(async () => ca?.close());
 
 /** The root's and the intermediate's CRLs, signed by the test CA's own keys, valid until `nextUpdate`. */
-function crls(nextUpdate: Date, revokedSerials: string[]): string {
+function crls(nextUpdate: Date, revokedSerials: string[], crlNumber = 1n): string {
   const { issuer, root } = ca.running.authority.keyring;
   const thisUpdate = new Date(Math.min(Date.now(), nextUpdate.getTime()) - 3_600_000);
   const entries = revokedSerials.map((serial) => ({ serial: Buffer.from(serial, 'hex'), revokedAt: thisUpdate, reason: 'keyCompromise' as const }));
-  const rootCrl = new CrlIssuer({ issuerCertDer: root.certDer, issuerPrivateKey: root.privateKey! }).issue({ crlNumber: 1n, thisUpdate, nextUpdate, entries: [] });
-  const intermediateCrl = new CrlIssuer({ issuerCertDer: issuer.certDer, issuerPrivateKey: issuer.privateKey }).issue({ crlNumber: 1n, thisUpdate, nextUpdate, entries });
+  const rootCrl = new CrlIssuer({ issuerCertDer: root.certDer, issuerPrivateKey: root.privateKey! }).issue({ crlNumber, thisUpdate, nextUpdate, entries: [] });
+  const intermediateCrl = new CrlIssuer({ issuerCertDer: issuer.certDer, issuerPrivateKey: issuer.privateKey }).issue({ crlNumber, thisUpdate, nextUpdate, entries });
   return crlToPem(rootCrl) + crlToPem(intermediateCrl);
 }
 
@@ -160,5 +161,27 @@ describe('permissive mode', () => {
         instance.closeAllConnections();
       });
     }
+  });
+});
+
+describe('CRLs that must not be taken', () => {
+  it('a crl.pem without a verified CRL for our own CAs is refused (a forged file cannot drop our revocations)', async () => {
+    const stranger = generateKeyPair('p256');
+    const strangerRoot = await createRootCertificate({ trustDomain: 'evil.example', privateKey: stranger.privateKey, serial: randomSerial(), notBefore: new Date(Date.now() - 7_200_000), notAfter: new Date(Date.now() + 86_400_000) });
+    const expiredForeign = crlToPem(
+      new CrlIssuer({ issuerCertDer: strangerRoot, issuerPrivateKey: stranger.privateKey }).issue({ crlNumber: 1n, thisUpdate: new Date(Date.now() - 7_200_000), nextUpdate: new Date(Date.now() - 3_600_000), entries: [] }),
+    );
+    expect(() => new Identity({ ...server, crlPem: expiredForeign })).toThrow(/no CRL for .*tlsmesh intermediate/);
+    // With ours present, a foreign expired CRL is kept for OpenSSL but never makes the set stale.
+    const identity = new Identity({ ...server, crlPem: crls(new Date(Date.now() + 3_600_000), [revokedClient.serial]) + expiredForeign });
+    expect(identity.crlStale(Date.now())).toBe(false);
+    expect(identity.isRevoked(revokedClient.serial)).toBe(true);
+  });
+
+  it('a CRL numbered below the one in use is a rollback, refused by crlRollbackFrom', () => {
+    const newer = new Identity({ ...server, crlPem: crls(new Date(Date.now() + 3_600_000), [revokedClient.serial], 5n) });
+    const older = new Identity({ ...server, crlPem: crls(new Date(Date.now() + 7_200_000), [], 4n) });
+    expect(older.crlRollbackFrom(newer)).toMatch(/numbered 4 would replace number 5/);
+    expect(newer.crlRollbackFrom(older)).toBeNull();
   });
 });

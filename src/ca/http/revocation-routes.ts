@@ -17,6 +17,13 @@ import type { OcspService } from '../ocsp-service.js';
 const WATCH_HEARTBEAT_MS = 15_000;
 /** Watch streams one CA process keeps open; more are refused (each holds a socket). */
 const MAX_WATCHERS = 10_000;
+/** …and per client address, so one host cannot take every slot (a NATed fleet still fits). */
+const MAX_WATCHERS_PER_ADDRESS = 256;
+/**
+ * A watcher that leaves this much unread is dropped (it reconnects or polls): a client that
+ * never reads would otherwise make the CA buffer every CRL it is sent.
+ */
+const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
 
 const PEM_MEDIA = 'application/x-pem-file';
 const wantsPem = (request: FastifyRequest): boolean => /application\/x-pem-file|text\/plain/.test(request.headers.accept ?? '');
@@ -59,6 +66,7 @@ function all(crls: PublishedCrls): Representation {
 
 export function registerRevocationRoutes(app: FastifyInstance, crls: CrlPublisher, ocsp: OcspService): void {
   const watchers = new Set<() => void>();
+  const watchersByAddress = new Map<string, number>();
   app.addHook('onClose', (_instance, done) => {
     for (const end of watchers) end();
     done();
@@ -82,23 +90,37 @@ export function registerRevocationRoutes(app: FastifyInstance, crls: CrlPublishe
   });
 
   function watch(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    if (watchers.size >= MAX_WATCHERS) throw new TlsmeshError('ERR_CA_UNREACHABLE', `this CA process already serves ${MAX_WATCHERS} watch streams; poll instead`);
+    const address = request.socket.remoteAddress ?? 'unknown';
+    const fromAddress = watchersByAddress.get(address) ?? 0;
+    if (watchers.size >= MAX_WATCHERS || fromAddress >= MAX_WATCHERS_PER_ADDRESS) {
+      throw new TlsmeshError('ERR_CA_UNREACHABLE', `too many CRL watch streams (${watchers.size} open, ${fromAddress} from ${address}); poll /v1/crl instead`);
+    }
     void reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-    const push = (current: PublishedCrls): void => {
-      raw.write(`event: crl\nid: ${current.etag}\ndata: ${JSON.stringify({ etag: current.etag, pem: current.pem })}\n\n`);
+    const send = (text: string): void => {
+      if (raw.writableLength > MAX_UNREAD_BYTES) {
+        end();
+        return;
+      }
+      raw.write(text);
     };
-    push(crls.current());
-    const unsubscribe = crls.onChange(push);
-    const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), WATCH_HEARTBEAT_MS);
+    const push = (current: PublishedCrls): void => send(`event: crl\nid: ${current.etag}\ndata: ${JSON.stringify({ etag: current.etag, pem: current.pem })}\n\n`);
+    const heartbeat = setInterval(() => send(': keep-alive\n\n'), WATCH_HEARTBEAT_MS);
+    let unsubscribe: () => unknown = () => undefined;
     const end = (): void => {
       if (!watchers.delete(end)) return;
+      const left = (watchersByAddress.get(address) ?? 1) - 1;
+      if (left > 0) watchersByAddress.set(address, left);
+      else watchersByAddress.delete(address);
       clearInterval(heartbeat);
       unsubscribe();
       raw.end();
     };
     watchers.add(end);
+    watchersByAddress.set(address, fromAddress + 1);
+    push(crls.current());
+    unsubscribe = crls.onChange(push);
     request.raw.socket.once('close', end);
     return reply;
   }

@@ -7,6 +7,7 @@
  * this source within about a second.
  */
 import { CaClient, enrollWithToken, renewCredentials } from '../../client/index.js';
+import { TlsmeshError } from '../../errors.js';
 import { parseSpiffeId, type KeyType } from '../../pki/index.js';
 import { Identity } from '../identity.js';
 import { IdentityPublisher, type IdentitySource } from '../identity-source.js';
@@ -68,6 +69,8 @@ export async function caIdentity(options: CaIdentityOptions): Promise<CaIdentity
           onCrls(pem) {
             try {
               const next = publisher.current().withCrl(pem);
+              const rollback = next.crlRollbackFrom(publisher.current());
+              if (rollback !== null) throw new TlsmeshError('ERR_IDENTITY_INVALID', `CRL from the CA refused: ${rollback}`);
               crlPem = pem;
               publisher.publish(next);
             } catch (error) {

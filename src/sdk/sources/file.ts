@@ -133,8 +133,16 @@ export async function fileIdentity(files: IdentityFiles, options: FileIdentityOp
       noteProblem(error as Error);
       return 'failed';
     }
+    if (closed || identity.sameMaterialAs(publisher.current())) {
+      clearProblem();
+      return 'unchanged';
+    }
+    const rollback = identity.crlRollbackFrom(publisher.current());
+    if (rollback !== null) {
+      noteProblem(new TlsmeshError('ERR_IDENTITY_INVALID', `${paths.crl ?? 'crl'}: ${rollback}; keeping the newer CRL`));
+      return 'failed';
+    }
     clearProblem();
-    if (closed || identity.sameMaterialAs(publisher.current())) return 'unchanged';
     publisher.publish(identity);
     return 'updated';
   };
