@@ -242,6 +242,26 @@ describe('a revoked client, CRL from files (as the agent writes them)', () => {
 });
 
 describe('a revoked server', () => {
+  it('gRPC: an open channel to it is closed, and the next call fails the handshake', async () => {
+    const serverSource = await workload('revocation/grpc-revoked-server');
+    const clientSource = await workload('revocation/grpc-caller');
+    const server = await startGrpcServer(grpcServerCredentials(serverSource));
+    const client = new TestClient(server.address, grpcChannelCredentials(clientSource, { expect: 'spiffe://example.org/revocation/grpc-revoked-server' }), grpcChannelOptions());
+    try {
+      expect((await client.who()).ok).toBe(true);
+      const handled = server.calls.length;
+      const serial = serverSource.current().serial;
+      await ca.admin.revoke({ serial });
+      await within(REVOCATION_DEADLINE_MS, () => clientSource.current().isRevoked(serial), 'the CRL reaches the client');
+      const after = await client.who();
+      expect(after.ok).toBe(false);
+      expect(server.calls.length).toBe(handled);
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
   it('fetch (undici): an open connection to it is closed and new ones are refused as revoked', async () => {
     const serverSource = await workload('revocation/fetch-server');
     const clientSource = await workload('revocation/fetch-client');

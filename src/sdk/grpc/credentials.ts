@@ -9,7 +9,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { type ChannelCredentials, type ChannelOptions, experimental, type ServerCredentials } from '@grpc/grpc-js';
-import type { PeerCertificate } from 'node:tls';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
 import { TlsmeshError } from '../../errors.js';
 import { type GrpcIdentitySource, IdentityCertificateProvider } from './provider.js';
 import { grpcRevocationInterceptor, type GrpcRevocationOptions } from './revocation.js';
@@ -65,10 +65,52 @@ export function grpcChannelCredentials(source: GrpcIdentitySource, options: Grpc
       ? new TlsmeshError('ERR_CERT_REVOKED', `the server certificate (serial ${certificate.serialNumber.toLowerCase()}) is revoked`)
       : undefined);
   const provider = new IdentityCertificateProvider(source, options.onError === undefined ? {} : { onError: options.onError });
-  return experimental.createCertificateProviderChannelCredentials(provider, provider, {
+  const credentials = experimental.createCertificateProviderChannelCredentials(provider, provider, {
     checkServerIdentity,
     rejectUnauthorized: true,
   });
+  return closingRevokedConnections(credentials, source);
+}
+
+/**
+ * A connection already open to a server revoked since would carry on (grpc-js offers no per-call
+ * view of the server certificate): the secure connector is wrapped so each TLS socket it makes is
+ * known, and closed when a new CRL lists its server. The channel reconnects, and the new
+ * handshake is refused by the check above. `_createSecureConnector` is grpc-js's (typed) seam
+ * between a channel and its credentials; test/sdk/revocation.test.ts fails if it stops being used.
+ */
+function closingRevokedConnections(credentials: ChannelCredentials, source: GrpcIdentitySource): ChannelCredentials {
+  const create = credentials._createSecureConnector.bind(credentials);
+  credentials._createSecureConnector = (...args: Parameters<ChannelCredentials['_createSecureConnector']>) => {
+    const connector = create(...args);
+    const connect = connector.connect.bind(connector);
+    connector.connect = async (socket) => {
+      const result = await connect(socket);
+      if (result.socket instanceof TLSSocket) watchForRevocation(source, result.socket);
+      return result;
+    };
+    return connector;
+  };
+  return credentials;
+}
+
+const openBySource = new WeakMap<GrpcIdentitySource, Set<TLSSocket>>();
+
+function watchForRevocation(source: GrpcIdentitySource, socket: TLSSocket): void {
+  let sockets = openBySource.get(source);
+  if (!sockets) {
+    const set = (sockets = new Set());
+    openBySource.set(source, set);
+    source.subscribe(() => {
+      const identity = source.current();
+      for (const open of set) {
+        const serial = open.getPeerCertificate().serialNumber;
+        if (serial !== undefined && identity.isRevoked?.(serial) === true) open.destroy();
+      }
+    });
+  }
+  sockets.add(socket);
+  socket.once('close', () => sockets.delete(socket));
 }
 
 const DAY_MS = 24 * 3600_000;
