@@ -51,6 +51,8 @@ export const ERROR_REGISTRY = {
   // CA state and operations
   ERR_CA_NOT_INITIALIZED: { status: 503, summary: 'The CA has no active keys; run `tlsmesh ca init` first.' },
   ERR_CA_INTEGRITY: { status: 500, summary: "The CA's keys in the store do not match their certificates or the roots pinned in ca.yaml." },
+  ERR_ROTATION_STATE: { status: 409, summary: "The rotation step does not fit the CA's key states (for example activate with nothing prepared); the message says what is there." },
+  ERR_ROTATION_IN_USE: { status: 409, summary: 'Retiring would drop a CA key whose certificates are still valid; wait until they expire or pass --force.' },
   ERR_CA_ALREADY_INITIALIZED: { status: 409, summary: 'The data directory or store already holds a CA.' },
   ERR_PASSPHRASE: { status: 400, summary: 'The CA key passphrase is missing, too short or wrong.' },
   ERR_CONFIG: { status: 400, summary: 'A configuration value is missing or invalid; the message names it.' },

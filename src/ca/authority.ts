@@ -18,6 +18,7 @@ import {
 import type { AuditEntry, CertificateFilter, CertificateKind, CertificateRecord, Store } from '../store/index.js';
 import { adminSpiffeId, caSpiffeId, RESERVED_PATH_PREFIX } from './identities.js';
 import type { Keyring } from './keyring.js';
+import { LiveKeyring } from './live-keyring.js';
 import { grantNames, type GrantedNames } from './name-policy.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, mintToken, verifyToken } from './tokens.js';
 
@@ -32,7 +33,8 @@ export const DEFAULT_LIFETIMES: Lifetimes = { leafSeconds: 24 * 3600, adminSecon
 
 export interface AuthorityOptions {
   store: Store;
-  keyring: Keyring;
+  /** The keys; a LiveKeyring when they may rotate while the CA runs. */
+  keyring: Keyring | LiveKeyring;
   lifetimes?: Partial<Lifetimes>;
   clock?: () => Date;
   /** Serial numbers; tests inject collisions. Defaults to 126 random bits. */
@@ -78,7 +80,7 @@ export const wasAudited = (error: unknown): boolean => error instanceof TlsmeshE
 
 export class Authority {
   readonly store: Store;
-  readonly keyring: Keyring;
+  readonly #keys: () => Keyring;
   readonly lifetimes: Lifetimes;
   readonly clock: () => Date;
   readonly trustDomain: string;
@@ -89,13 +91,19 @@ export class Authority {
     this.#serials = options.serials ?? (() => randomSerial());
     this.#afterRevoke = options.afterRevoke;
     this.store = options.store;
-    this.keyring = options.keyring;
+    const keys = options.keyring;
+    this.#keys = keys instanceof LiveKeyring ? () => keys.current() : () => keys;
     this.lifetimes = { ...DEFAULT_LIFETIMES, ...options.lifetimes };
     this.clock = options.clock ?? (() => new Date());
-    this.trustDomain = options.keyring.trustDomain;
+    this.trustDomain = this.#keys().trustDomain;
     if (this.lifetimes.backdateSeconds < 0 || this.lifetimes.backdateSeconds > 60) {
       throw new TlsmeshError('ERR_CONFIG', 'backdateSeconds must be between 0 and 60');
     }
+  }
+
+  /** The keys in use now (they change when a rotation step is applied). */
+  get keyring(): Keyring {
+    return this.#keys();
   }
 
   get adminId(): string {
@@ -269,12 +277,14 @@ export class Authority {
 
   private build(csr: ParsedCsr, names: GrantedNames, kind: CertificateKind, origin: string, ttlSeconds: number): { record: CertificateRecord; result: IssuedCertificate } {
     const now = this.clock();
+    // One keyring for the whole certificate: a rotation landing meanwhile must not mix issuers.
+    const keyring = this.keyring;
     const seconds = Math.floor(now.getTime() / 1000) * 1000;
     const notBefore = new Date(seconds - this.lifetimes.backdateSeconds * 1000);
-    const issuerNotAfter = this.keyring.issuer.record.notAfter.getTime();
+    const issuerNotAfter = keyring.issuer.record.notAfter.getTime();
     const notAfter = new Date(Math.min(seconds + ttlSeconds * 1000, issuerNotAfter));
     const serial = this.#serials();
-    const der = this.keyring.issuer.leafIssuer.issue({
+    const der = keyring.issuer.leafIssuer.issue({
       serial,
       spki: csr.spki,
       rsaKey: csr.key.algorithm === 'rsa',
@@ -291,7 +301,7 @@ export class Authority {
       ipAddresses: names.ipAddresses,
       notBefore,
       notAfter,
-      issuerKeyId: this.keyring.issuer.record.id,
+      issuerKeyId: keyring.issuer.record.id,
       kind,
       status: 'valid',
       revokedAt: null,
@@ -307,8 +317,8 @@ export class Authority {
       ipAddresses: names.ipAddresses,
       notBefore,
       notAfter,
-      certificatePem: this.keyring.chainPem(der),
-      bundlePem: this.keyring.bundlePem,
+      certificatePem: keyring.chainPem(der),
+      bundlePem: keyring.bundlePem,
     };
     return { record, result };
   }

@@ -1,7 +1,8 @@
 /**
- * Keeps the CA's CRLs current: one for the active intermediate (its revoked leaves) and one for
- * the root (revoked intermediates). Node checks a CRL for every CA in a chain, so a relying party
- * needs both (DESIGN.md traps).
+ * Keeps the CA's CRLs current: one per intermediate in use (the active one, and any superseded by
+ * a rotation whose leaves are still valid) listing its revoked leaves, and one per root in the
+ * bundle (revoked intermediates). Node checks a CRL for every CA in a chain, so a relying party
+ * needs them all (DESIGN.md traps).
  *
  * - A revocation made through this process is published before the revoke call returns.
  * - Revocations made by another CA process on the same PostgreSQL are noticed by polling the
@@ -12,14 +13,15 @@
  *
  * cRLNumbers come from the store (Store.insertCrl), so they only grow across processes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { Logger } from '../observe/logger.js';
 import { CrlIssuer, crlToPem, isRevocationReason, type RevokedEntry } from '../pki/crl.js';
 import type { CrlRecord, Store } from '../store/index.js';
-import type { Keyring } from './keyring.js';
+import type { ActiveIssuer, Keyring, RootAuthority } from './keyring.js';
+import { LiveKeyring } from './live-keyring.js';
 
 export interface CrlPolicy {
-  /** nextUpdate − thisUpdate of the intermediate's CRL (default 24 h). */
+  /** nextUpdate − thisUpdate of the intermediates' CRLs (default 24 h). */
   validityMs: number;
   /** Re-sign when less than this is left before nextUpdate (default half the validity). */
   refreshBeforeMs: number;
@@ -40,18 +42,20 @@ export interface PublishedCrl {
 
 /** What the CRL routes serve: every CRL a relying party needs, and an ETag over all of them. */
 export interface PublishedCrls {
-  intermediate: PublishedCrl;
-  root: PublishedCrl | null;
-  /** The root's CRL (when there is one) and the intermediate's, `X509 CRL` PEM. */
+  /** The active intermediate's CRL (what GET /v1/crl answers in DER). */
+  active: PublishedCrl;
+  /** Every CRL: the roots' first, then the intermediates', active first. */
+  all: readonly PublishedCrl[];
+  /** All of them, `X509 CRL` PEM. */
   pem: string;
   etag: string;
-  /** The store's revocation epoch the intermediate's CRL covers. */
+  /** The store's revocation epoch the intermediates' CRLs cover. */
   epoch: number;
 }
 
 export interface CrlPublisherOptions {
   store: Store;
-  keyring: Keyring;
+  keyring: Keyring | LiveKeyring;
   clock: () => Date;
   logger: Logger;
   policy?: Partial<CrlPolicy> | undefined;
@@ -60,13 +64,14 @@ export interface CrlPublisherOptions {
 export class CrlPublisher {
   readonly policy: CrlPolicy;
   readonly #store: Store;
-  readonly #keyring: Keyring;
+  readonly #keys: () => Keyring;
   readonly #clock: () => Date;
   readonly #logger: Logger;
-  readonly #intermediateSigner: CrlIssuer;
-  readonly #rootSigner: CrlIssuer | null;
+  /** One signer per CA key, built once (keyed by key id; a rotation adds one). */
+  readonly #signers = new Map<string, CrlIssuer>();
   readonly #listeners = new Set<(crls: PublishedCrls) => void>();
   #current: PublishedCrls | undefined;
+  #fingerprint: string | undefined;
   /** Serialises publishing: a revoke and a poll tick must not sign the same CRL twice. */
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
@@ -76,12 +81,10 @@ export class CrlPublisher {
     this.policy = { ...DEFAULT_CRL_POLICY, ...options.policy };
     if (this.policy.refreshBeforeMs >= this.policy.validityMs) throw new RangeError('CRL refreshBeforeMs must be shorter than validityMs');
     this.#store = options.store;
-    this.#keyring = options.keyring;
+    const keys = options.keyring;
+    this.#keys = keys instanceof LiveKeyring ? () => keys.current() : () => keys;
     this.#clock = options.clock;
     this.#logger = options.logger;
-    const { issuer, root } = options.keyring;
-    this.#intermediateSigner = new CrlIssuer({ issuerCertDer: issuer.certDer, issuerPrivateKey: issuer.privateKey });
-    this.#rootSigner = root.privateKey === null ? null : new CrlIssuer({ issuerCertDer: root.certDer, issuerPrivateKey: root.privateKey });
   }
 
   /** Loads or signs the CRLs, then polls. Call once, before serving. */
@@ -112,7 +115,7 @@ export class CrlPublisher {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Publishes now if anything was revoked since the last CRL (by any process) or one is due. */
+  /** Publishes now if anything was revoked since the last CRL (by any process), one is due, or the keys changed. */
   refresh(): Promise<void> {
     return this.#serialised(() => this.#refresh(false));
   }
@@ -128,30 +131,47 @@ export class CrlPublisher {
 
   async #refresh(starting: boolean): Promise<void> {
     const now = this.#clock();
+    const keyring = this.#keys();
     const epoch = await this.#store.revocationEpoch();
-    // The common tick: nothing revoked anywhere and nothing due, after one small read.
-    if (!starting && this.#current !== undefined && epoch <= this.#current.epoch && !this.#due(now)) return;
-    const intermediate = await this.#intermediateCrl(now, epoch);
-    const root = await this.#rootCrl(now);
-    const previous = this.#current;
-    if (!starting && previous !== undefined && previous.intermediate.record.crlNumber === intermediate.record.crlNumber && previous.root?.record.crlNumber === root?.record.crlNumber) {
-      return;
+    // The common tick: nothing revoked anywhere, nothing due, the same keys, after one small read.
+    const sameKeys = keyring.fingerprint === this.#fingerprint;
+    if (!starting && sameKeys && this.#current !== undefined && epoch <= this.#current.epoch && !this.#due(now, keyring)) return;
+    const roots: PublishedCrl[] = [];
+    for (const root of keyring.rootAuthorities) {
+      const crl = await this.#rootCrl(now, root);
+      if (crl) roots.push(crl);
     }
-    const pem = (root ? root.pem : '') + intermediate.pem;
+    const intermediates: PublishedCrl[] = [];
+    for (const issuer of keyring.issuers.values()) intermediates.push(await this.#intermediateCrl(now, epoch, issuer));
+    const all = [...roots, ...intermediates];
+    const previous = this.#current;
+    const numbers = (crls: readonly PublishedCrl[]): string => crls.map((crl) => `${crl.issuerKeyId}#${crl.record.crlNumber}`).join(',');
+    this.#fingerprint = keyring.fingerprint;
+    if (!starting && previous !== undefined && numbers(previous.all) === numbers(all)) return;
+    const pem = all.map((crl) => crl.pem).join('');
     const etag = `"${createHash('sha256').update(pem).digest('base64url').slice(0, 27)}"`;
-    this.#current = { intermediate, root, pem, etag, epoch: intermediate.record.revocationEpoch };
+    this.#current = { active: intermediates[0]!, all, pem, etag, epoch: Math.min(...intermediates.map((crl) => crl.record.revocationEpoch)) };
     for (const listener of this.#listeners) listener(this.#current);
   }
 
-  #due(now: Date): boolean {
-    const current = this.#current!;
-    if (current.intermediate.record.nextUpdate.getTime() - now.getTime() <= this.policy.refreshBeforeMs) return true;
-    const root = current.root?.record;
-    return root !== undefined && this.#rootSigner !== null && now.getTime() >= rootDueAt(root);
+  #due(now: Date, keyring: Keyring): boolean {
+    for (const crl of this.#current!.all) {
+      const isRoot = keyring.rootAuthorities.some((root) => root.record.id === crl.issuerKeyId);
+      if (!isRoot && crl.record.nextUpdate.getTime() - now.getTime() <= this.policy.refreshBeforeMs) return true;
+      const online = keyring.rootAuthorities.find((root) => root.record.id === crl.issuerKeyId && root.privateKey !== null);
+      if (online && now.getTime() >= rootDueAt(crl.record)) return true;
+    }
+    return false;
   }
 
-  async #intermediateCrl(now: Date, epoch: number): Promise<PublishedCrl> {
-    const issuerKeyId = this.#keyring.issuer.record.id;
+  #signer(id: string, certDer: Buffer, privateKey: KeyObject): CrlIssuer {
+    let signer = this.#signers.get(id);
+    if (!signer) this.#signers.set(id, (signer = new CrlIssuer({ issuerCertDer: certDer, issuerPrivateKey: privateKey })));
+    return signer;
+  }
+
+  async #intermediateCrl(now: Date, epoch: number, issuer: ActiveIssuer): Promise<PublishedCrl> {
+    const issuerKeyId = issuer.record.id;
     const latest = await this.#store.latestCrl(issuerKeyId);
     if (latest !== null && latest.revocationEpoch >= epoch && latest.nextUpdate.getTime() - now.getTime() > this.policy.refreshBeforeMs) {
       return this.#published(latest);
@@ -166,9 +186,10 @@ export class CrlPublisher {
     }));
     const thisUpdate = wholeSecond(now);
     const nextUpdate = new Date(thisUpdate.getTime() + this.policy.validityMs);
+    const signer = this.#signer(issuerKeyId, issuer.certDer, issuer.privateKey);
     const record = await this.#store.insertCrl(
       issuerKeyId,
-      (crlNumber) => ({ thisUpdate, nextUpdate, revocationEpoch: epoch, der: this.#intermediateSigner.issue({ crlNumber, thisUpdate, nextUpdate, entries }) }),
+      (crlNumber) => ({ thisUpdate, nextUpdate, revocationEpoch: epoch, der: signer.issue({ crlNumber, thisUpdate, nextUpdate, entries }) }),
       // Another process stored one meanwhile that covers at least this epoch and is not due.
       (newest) => newest.revocationEpoch >= epoch && newest.nextUpdate.getTime() - now.getTime() > this.policy.refreshBeforeMs,
     );
@@ -177,33 +198,31 @@ export class CrlPublisher {
     return this.#published(record);
   }
 
-  async #rootCrl(now: Date): Promise<PublishedCrl | null> {
-    const root = this.#keyring.root;
+  async #rootCrl(now: Date, root: RootAuthority): Promise<PublishedCrl | null> {
     const latest = await this.#store.latestCrl(root.record.id);
-    if (latest !== null && (this.#rootSigner === null || now.getTime() < rootDueAt(latest))) {
-      if (this.#rootSigner === null && latest.nextUpdate.getTime() - now.getTime() < this.policy.refreshBeforeMs) {
+    if (latest !== null && (root.privateKey === null || now.getTime() < rootDueAt(latest))) {
+      if (root.privateKey === null && latest.nextUpdate.getTime() - now.getTime() < this.policy.refreshBeforeMs) {
         this.#logger.error(
           { event: 'crl.root_stale', issuer: root.record.id, nextUpdate: latest.nextUpdate.toISOString() },
-          "the root's CRL is about to expire and the root key is offline: rotate the intermediate (which re-signs it) before then",
+          "a root's CRL is about to expire and the root key is offline: run `tlsmesh ca rotate crl --root-key FILE` (or rotate) before then",
         );
       }
       return this.#published(latest);
     }
-    if (this.#rootSigner === null) {
-      this.#logger.error({ event: 'crl.root_missing', issuer: root.record.id }, 'no CRL for the offline root in the store: relying parties that check every CA in the chain will refuse handshakes');
+    if (root.privateKey === null) {
+      this.#logger.error({ event: 'crl.root_missing', issuer: root.record.id }, 'no CRL for an offline root in the store: relying parties that check every CA in the chain will refuse handshakes');
       return null;
     }
     // tlsmesh replaces intermediates by rotation and does not revoke them, so the list is empty.
     const thisUpdate = wholeSecond(now);
     const nextUpdate = new Date(thisUpdate.getTime() + ROOT_CRL_VALIDITY_MS);
-    const signer = this.#rootSigner;
-    const record = await this.#store.insertCrl(root.record.id, (crlNumber) => ({
-      thisUpdate,
-      nextUpdate,
-      revocationEpoch: 0,
-      der: signer.issue({ crlNumber, thisUpdate, nextUpdate, entries: [] }),
-    }));
-    await this.#audit(record, 0, latest === null ? 'first' : 'refresh');
+    const signer = this.#signer(root.record.id, root.certDer, root.privateKey);
+    const record = await this.#store.insertCrl(
+      root.record.id,
+      (crlNumber) => ({ thisUpdate, nextUpdate, revocationEpoch: 0, der: signer.issue({ crlNumber, thisUpdate, nextUpdate, entries: [] }) }),
+      (newest) => now.getTime() < rootDueAt(newest),
+    );
+    if (record.thisUpdate.getTime() === thisUpdate.getTime()) await this.#audit(record, 0, latest === null ? 'first' : 'refresh');
     return this.#published(record);
   }
 

@@ -10,10 +10,10 @@ import { stringify as toYaml } from 'yaml';
 import { TlsmeshError } from '../errors.js';
 import { certificatesToPem, createCsr, fingerprintOf, generateKeyPair, toPem, type KeyType } from '../pki/index.js';
 import { ensurePrivateDir, writeFileAtomic } from '../fsutil/write-private.js';
-import { openStore } from '../store/index.js';
+import { openStore, type Store } from '../store/index.js';
 import { credentialPathsIn } from '../client/paths.js';
 import { Authority } from './authority.js';
-import { CONFIG_FILE, resolveCaConfig, type CaFileConfig } from './config.js';
+import { CONFIG_FILE, readCaFile, resolveCaConfig, type CaFileConfig } from './config.js';
 import { adminSpiffeId } from './identities.js';
 import { initCa } from './init.js';
 import { Keyring } from './keyring.js';
@@ -117,4 +117,22 @@ export async function initDataDir(options: InitDataDirOptions): Promise<InitData
   } finally {
     await store.close();
   }
+}
+
+/**
+ * After a rotation step: pins added or dropped in ca.yaml's rootFingerprints (the CA refuses a
+ * root it does not pin), and the data directory's bundle.pem (and the admin's) rewritten with
+ * every root the store still uses. Other CA hosts need the same pins: the CLI says so.
+ */
+export async function updateDataDirTrust(dataDir: string, store: Store, pins: { add?: readonly string[]; remove?: readonly string[] }): Promise<{ bundlePem: string; rootFingerprints: string[] }> {
+  const paths = caPaths(dataDir);
+  const file = await readCaFile(dataDir);
+  const current = file.rootFingerprints ?? [];
+  const rootFingerprints = [...new Set([...current, ...(pins.add ?? [])])].filter((fingerprint) => !(pins.remove ?? []).includes(fingerprint));
+  await writeFileAtomic(paths.config, toYaml({ ...file, rootFingerprints }));
+  const roots = (await store.listCaKeys()).filter((record) => record.kind === 'root' && record.state !== 'retired' && record.certDer !== null).map((record) => record.certDer!);
+  const bundlePem = certificatesToPem(roots);
+  await writeFileAtomic(paths.bundle, bundlePem);
+  if (await exists(paths.adminDir)) await writeFileAtomic(credentialPathsIn(paths.adminDir).bundle, bundlePem);
+  return { bundlePem, rootFingerprints };
 }

@@ -5,18 +5,10 @@
  * another intermediate.
  */
 import { createSecretKey, randomBytes } from 'node:crypto';
-import { CrlIssuer } from '../pki/crl.js';
 import { TlsmeshError } from '../errors.js';
-import {
-  checkPassphrase,
-  createIntermediateCertificate,
-  createRootCertificate,
-  generateKeyPair,
-  randomSerial,
-  validateTrustDomain,
-  type KeyType,
-} from '../pki/index.js';
+import { checkPassphrase, validateTrustDomain, type KeyType } from '../pki/index.js';
 import type { Store } from '../store/index.js';
+import { caNotBefore, makeIntermediate, makeRoot, signRootCrl } from './ca-keys.js';
 import { keyIdOf, sealCaKey } from './keyring.js';
 
 export interface CaLifetimes {
@@ -46,7 +38,6 @@ export interface InitCaResult {
   offlineRootKey: string | null;
 }
 
-const DAY_MS = 86_400_000;
 
 export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   const { store } = options;
@@ -61,26 +52,23 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     throw new TlsmeshError('ERR_CA_ALREADY_INITIALIZED', 'this store already holds a CA; use a new data directory or database');
   }
   const keyType = options.keyType ?? 'p256';
-  const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
-
-  const root = generateKeyPair(keyType);
-  const rootId = keyIdOf('root', root.publicKey);
-  const rootNotAfter = new Date(notBefore.getTime() + lifetimes.rootDays * DAY_MS);
-  const rootCertDer = await createRootCertificate({ trustDomain, privateKey: root.privateKey, serial: randomSerial(), notBefore, notAfter: rootNotAfter });
-
-  const intermediate = generateKeyPair(keyType);
-  const intermediateId = keyIdOf('intermediate', intermediate.publicKey);
-  const intermediateNotAfter = new Date(notBefore.getTime() + lifetimes.intermediateDays * DAY_MS);
-  const intermediateCertDer = await createIntermediateCertificate({
+  const notBefore = caNotBefore(now);
+  const root = await makeRoot({ trustDomain, keyType, notBefore, days: lifetimes.rootDays });
+  const rootId = root.id;
+  const rootNotAfter = root.notAfter;
+  const rootCertDer = root.certDer;
+  const intermediate = await makeIntermediate({
     trustDomain,
-    publicKey: intermediate.publicKey,
-    label: intermediateId.slice(-8),
+    keyType,
+    notBefore,
+    days: lifetimes.intermediateDays,
     issuerCertDer: rootCertDer,
     issuerPrivateKey: root.privateKey,
-    serial: randomSerial(),
-    notBefore,
-    notAfter: intermediateNotAfter,
+    issuerNotAfter: rootNotAfter,
   });
+  const intermediateId = intermediate.id;
+  const intermediateNotAfter = intermediate.notAfter;
+  const intermediateCertDer = intermediate.certDer;
 
   const tokenKey = createSecretKey(randomBytes(32)); // HS256: see tokens.ts for why
   const tokenId = keyIdOf('token-signing', tokenKey);
@@ -110,16 +98,9 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     notAfter: intermediateNotAfter,
     createdAt: now,
   });
-  // The root's CRL (no entries: intermediates are rotated, not revoked), signed now while the
-  // root key is at hand, valid until the intermediate expires: an offline root is needed again
-  // only to rotate, which signs the next one. Relying parties need it (Node checks every CA).
-  const rootCrlSigner = new CrlIssuer({ issuerCertDer: rootCertDer, issuerPrivateKey: root.privateKey });
-  await store.insertCrl(rootId, (crlNumber) => ({
-    thisUpdate: notBefore,
-    nextUpdate: intermediateNotAfter,
-    revocationEpoch: 0,
-    der: rootCrlSigner.issue({ crlNumber, thisUpdate: notBefore, nextUpdate: intermediateNotAfter, entries: [] }),
-  }));
+  // The root's CRL, signed now while the root key is at hand: relying parties need one for every
+  // CA in the chain (Node checks them all).
+  await signRootCrl(store, root, notBefore, intermediateNotAfter);
   await store.putCaKey({
     id: tokenId,
     kind: 'token-signing',

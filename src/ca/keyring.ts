@@ -55,16 +55,25 @@ export async function sealCaKey(kind: CaKeyKind, id: string, key: KeyObject, pas
 export class Keyring {
   private constructor(
     readonly trustDomain: string,
+    /** The active intermediate: signs every new leaf. */
     readonly issuer: ActiveIssuer,
-    readonly roots: readonly Buffer[],
+    /** Every intermediate not retired (active first, then prepared and superseded), by key id: each publishes a CRL. */
+    readonly issuers: ReadonlyMap<string, ActiveIssuer>,
+    /** Every root not retired (prepared, active, superseded): the trust bundle. */
+    readonly rootAuthorities: readonly RootAuthority[],
     private readonly tokenKeys: ReadonlyMap<string, KeyObject>,
     readonly activeTokenKey: TokenKey,
+    /** The root that signed the active intermediate. */
     readonly root: RootAuthority,
+    /** Key ids and states: equal fingerprints, equal keyrings (LiveKeyring reloads compare it). */
+    readonly fingerprint: string,
   ) {
-    this.bundlePem = certificatesToPem(roots);
+    this.roots = rootAuthorities.map((authority) => authority.certDer);
+    this.bundlePem = certificatesToPem(this.roots);
     this.bundleEtag = `"${createHash('sha256').update(this.bundlePem).digest('base64url').slice(0, 27)}"`;
   }
 
+  readonly roots: readonly Buffer[];
   readonly bundlePem: string;
   readonly bundleEtag: string;
 
@@ -82,8 +91,8 @@ export class Keyring {
   static async load(store: Store, passphrase: string, urls: KeyringOptions = {}): Promise<Keyring> {
     const trustDomain = await store.getMeta('trust_domain');
     const records = await store.listCaKeys();
-    const active = (kind: CaKeyKind): CaKeyRecord | undefined =>
-      records.filter((r) => r.kind === kind && r.state === 'active').sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+    const newestFirst = (a: CaKeyRecord, b: CaKeyRecord): number => b.createdAt.getTime() - a.createdAt.getTime();
+    const active = (kind: CaKeyKind): CaKeyRecord | undefined => records.filter((r) => r.kind === kind && r.state === 'active').sort(newestFirst)[0];
     const intermediate = active('intermediate');
     const tokenKey = active('token-signing');
     if (trustDomain === null || intermediate === undefined || tokenKey === undefined || intermediate.certDer === null) {
@@ -92,59 +101,75 @@ export class Keyring {
     if (intermediate.encryptedKey === null || tokenKey.encryptedKey === null) {
       throw new TlsmeshError('ERR_CA_NOT_INITIALIZED', 'the active intermediate or token key has no private key in the store');
     }
-    const issuerKey = await openPrivateKey(intermediate.encryptedKey, passphrase, sealLabel('intermediate', intermediate.id));
-    const roots = records.filter((r) => r.kind === 'root' && r.state !== 'retired' && r.certDer !== null).map((r) => r.certDer!);
-    checkIntegrity(intermediate.certDer, issuerKey, roots, urls.pinnedRoots);
-    const issuer: ActiveIssuer = {
-      record: intermediate,
-      certDer: intermediate.certDer,
-      privateKey: issuerKey,
-      leafIssuer: new LeafIssuer({
-        issuerCertDer: intermediate.certDer,
-        issuerNotAfter: intermediate.notAfter,
-        issuerPrivateKey: issuerKey,
-        crlUrl: urls.crlUrl === undefined ? undefined : `${urls.crlUrl}/${intermediate.id}`,
-        ocspUrl: urls.ocspUrl,
-      }),
-    };
+    const rootRecords = records.filter((r) => r.kind === 'root' && r.state !== 'retired' && r.certDer !== null);
+    const roots = rootRecords.map((r) => r.certDer!);
+    checkPins(roots, urls.pinnedRoots);
+
+    // The active intermediate signs leaves; superseded ones (after a rotation) still sign their
+    // leaves' CRLs and OCSP answers until they are retired.
+    const issuers = new Map<string, ActiveIssuer>();
+    // A prepared one is loaded too: its CRL is published (and reaches every workload with the new
+    // bundle) before it signs its first leaf, so no peer ever meets a chain it has no CRL for.
+    const others = records.filter(
+      (r) => r.kind === 'intermediate' && r.id !== intermediate.id && r.state !== 'retired' && r.certDer !== null && r.encryptedKey !== null,
+    );
+    const inUse = [intermediate, ...others.sort(newestFirst)];
+    for (const record of inUse) {
+      const key = await openPrivateKey(record.encryptedKey!, passphrase, sealLabel('intermediate', record.id));
+      checkIntermediate(record, key, roots);
+      issuers.set(record.id, {
+        record,
+        certDer: record.certDer!,
+        privateKey: key,
+        leafIssuer: new LeafIssuer({
+          issuerCertDer: record.certDer!,
+          issuerNotAfter: record.notAfter,
+          issuerPrivateKey: key,
+          crlUrl: urls.crlUrl === undefined ? undefined : `${urls.crlUrl}/${record.id}`,
+          ocspUrl: urls.ocspUrl,
+        }),
+      });
+    }
     // Every token key not retired still verifies the tokens it made; only the active one mints.
     const tokenKeys = new Map<string, KeyObject>();
     for (const record of records) {
       if (record.kind !== 'token-signing' || record.state === 'retired' || record.encryptedKey === null) continue;
       tokenKeys.set(record.id, await openPrivateKey(record.encryptedKey, passphrase, sealLabel('token-signing', record.id)));
     }
-    const rootRecord = records.find((r) => r.kind === 'root' && r.certDer !== null && issuedBy(intermediate.certDer!, r.certDer));
-    if (rootRecord === undefined) throw new TlsmeshError('ERR_CA_INTEGRITY', 'no root in the store signed the active intermediate');
-    // The root key signs only the root's CRL; when it is kept offline that CRL is signed at init
-    // and at each rotation, and the CA never needs the key.
-    const rootKey = rootRecord.encryptedKey === null ? null : await openPrivateKey(rootRecord.encryptedKey, passphrase, sealLabel('root', rootRecord.id));
-    const root: RootAuthority = { record: rootRecord, certDer: rootRecord.certDer!, privateKey: rootKey };
-    return new Keyring(trustDomain, issuer, roots, tokenKeys, { id: tokenKey.id, key: tokenKeys.get(tokenKey.id)! }, root);
+    // A root key signs only its root's CRL; kept offline, that CRL is signed at init and at each
+    // rotation step that needs the root, and the CA never needs the key.
+    const rootAuthorities: RootAuthority[] = [];
+    for (const record of rootRecords) {
+      const privateKey = record.encryptedKey === null ? null : await openPrivateKey(record.encryptedKey, passphrase, sealLabel('root', record.id));
+      rootAuthorities.push({ record, certDer: record.certDer!, privateKey });
+    }
+    const root = rootAuthorities.find((authority) => issuedBy(intermediate.certDer!, authority.certDer));
+    if (root === undefined) throw new TlsmeshError('ERR_CA_INTEGRITY', 'no root in use signed the active intermediate');
+    const fingerprint = records.map((r) => `${r.id}:${r.state}`).sort().join(',');
+    return new Keyring(trustDomain, issuers.get(intermediate.id)!, issuers, rootAuthorities, tokenKeys, { id: tokenKey.id, key: tokenKeys.get(tokenKey.id)! }, root, fingerprint);
   }
 }
 
 /**
  * The checks that make a row written by someone without the passphrase useless: every root in use
- * is pinned (when pins are configured), the intermediate is signed by one of them, and the
- * intermediate's sealed key belongs to its certificate.
+ * is pinned (when pins are configured), each intermediate in use is signed by one of them, and
+ * its sealed key belongs to its certificate.
  */
-function checkIntegrity(intermediateDer: Buffer, intermediateKey: KeyObject, roots: readonly Buffer[], pinned: readonly string[] | undefined): void {
-  const fail = (why: string): never => {
-    throw new TlsmeshError('ERR_CA_INTEGRITY', why);
-  };
-  if (pinned !== undefined) {
-    for (const root of roots) {
-      const fingerprint = fingerprintOf(root);
-      if (!pinned.includes(fingerprint)) fail(`the store holds a root (sha256 ${fingerprint}) that ca.yaml does not pin in rootFingerprints`);
+function checkPins(roots: readonly Buffer[], pinned: readonly string[] | undefined): void {
+  if (pinned === undefined) return;
+  for (const root of roots) {
+    const fingerprint = fingerprintOf(root);
+    if (!pinned.includes(fingerprint)) {
+      throw new TlsmeshError('ERR_CA_INTEGRITY', `the store holds a root (sha256 ${fingerprint}) that ca.yaml does not pin in rootFingerprints`);
     }
   }
-  const intermediate = new X509Certificate(intermediateDer);
-  if (!intermediate.checkPrivateKey(intermediateKey)) fail('the active intermediate key does not belong to the intermediate certificate');
-  const signedByRoot = roots.some((root) => {
-    const certificate = new X509Certificate(root);
-    return intermediate.checkIssued(certificate) && intermediate.verify(certificate.publicKey);
-  });
-  if (!signedByRoot) fail('the active intermediate is not signed by a root in use');
+}
+
+function checkIntermediate(record: CaKeyRecord, key: KeyObject, roots: readonly Buffer[]): void {
+  const intermediate = new X509Certificate(record.certDer!);
+  const which = record.state === 'active' ? 'the active intermediate' : `intermediate ${record.id}`;
+  if (!intermediate.checkPrivateKey(key)) throw new TlsmeshError('ERR_CA_INTEGRITY', `${which} key does not belong to the intermediate certificate`);
+  if (!roots.some((root) => issuedBy(record.certDer!, root))) throw new TlsmeshError('ERR_CA_INTEGRITY', `${which} is not signed by a root in use`);
 }
 
 function issuedBy(certDer: Buffer, issuerDer: Buffer): boolean {

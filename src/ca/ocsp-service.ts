@@ -25,7 +25,8 @@ import {
 import { isTlsmeshError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import type { CrlPublisher } from './crl-publisher.js';
-import type { Keyring } from './keyring.js';
+import type { ActiveIssuer, Keyring } from './keyring.js';
+import { LiveKeyring } from './live-keyring.js';
 import { ocspResponderSpiffeId } from './identities.js';
 
 export interface OcspPolicy {
@@ -49,7 +50,7 @@ interface CachedAnswer {
 export class OcspService {
   readonly policy: OcspPolicy;
   readonly #store: Store;
-  readonly #keyring: Keyring;
+  readonly #keys: () => Keyring;
   readonly #clock: () => Date;
   readonly #logger: Logger;
   readonly #cache = new Map<string, CachedAnswer>();
@@ -57,22 +58,26 @@ export class OcspService {
   readonly #statuses = new Map<string, { status: OcspCertStatus; until: number }>();
   /** Bumped when the caches are dropped: a lookup that began before must not refill them. */
   #generation = 0;
-  #responder: OcspResponder | undefined;
-  #responderRenewAt = 0;
-  #renewing: Promise<void> | undefined;
+  /** One delegated responder per intermediate in use (active and superseded), by key id. */
+  readonly #responders = new Map<string, { responder: OcspResponder; renewAt: number }>();
+  readonly #renewing = new Map<string, Promise<void>>();
+  /** Per intermediate, a responder used only for `covers` (it signs nothing). */
+  readonly #coverage = new Map<string, OcspResponder>();
   #unsubscribe: (() => void) | undefined;
 
-  constructor(options: { store: Store; keyring: Keyring; clock: () => Date; logger: Logger; publisher: CrlPublisher; policy?: Partial<OcspPolicy> | undefined }) {
+  constructor(options: { store: Store; keyring: Keyring | LiveKeyring; clock: () => Date; logger: Logger; publisher: CrlPublisher; policy?: Partial<OcspPolicy> | undefined }) {
     this.policy = { ...DEFAULT_OCSP_POLICY, ...options.policy };
     this.#store = options.store;
-    this.#keyring = options.keyring;
+    const keys = options.keyring;
+    this.#keys = keys instanceof LiveKeyring ? () => keys.current() : () => keys;
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#unsubscribe = options.publisher.onChange(() => this.#clearCaches());
   }
 
+  /** Certifies a responder for the active intermediate (the others get theirs when first asked). */
   async start(): Promise<void> {
-    await this.#issueResponder();
+    await this.#responderFor(this.#keys().issuer);
   }
 
   stop(): void {
@@ -91,11 +96,13 @@ export class OcspService {
       this.#logger.info({ event: 'ocsp.malformed', reason: error.message }, 'OCSP request refused');
       return ocspErrorResponse('malformedRequest');
     }
-    const responder = await this.#currentResponder();
-    // RFC 6960 §2.3: a responder that is not authoritative for a certificate answers "unauthorized".
-    if (certIds.length === 0 || !certIds.every((certId) => responder.covers(certId))) return ocspErrorResponse('unauthorized');
+    // RFC 6960 §2.3: a responder that is not authoritative for a certificate answers
+    // "unauthorized". One request names certificates of one issuer (ours: one intermediate).
+    const issuer = certIds.length === 0 ? undefined : [...this.#keys().issuers.values()].find((candidate) => this.#covers(candidate, certIds));
+    if (issuer === undefined) return ocspErrorResponse('unauthorized');
+    const responder = await this.#responderFor(issuer);
     const now = this.#clock();
-    const cacheKey = certIds.length === 1 && nonce === undefined ? certIds[0]!.serial + '/' + certIds[0]!.hashAlgorithmOid : undefined;
+    const cacheKey = certIds.length === 1 && nonce === undefined ? `${issuer.record.id}/${certIds[0]!.serial}/${certIds[0]!.hashAlgorithmOid}` : undefined;
     if (cacheKey !== undefined) {
       const cached = this.#cache.get(cacheKey);
       if (cached !== undefined && cached.until > now.getTime()) return cached.response;
@@ -104,7 +111,7 @@ export class OcspService {
     const nextUpdate = new Date(thisUpdate.getTime() + this.policy.answerValidityMs);
     const generation = this.#generation;
     const answers: OcspSingleAnswer[] = [];
-    for (const certId of certIds) answers.push({ certId, status: await this.#cachedStatusOf(certId.serial, now.getTime(), generation), thisUpdate, nextUpdate });
+    for (const certId of certIds) answers.push({ certId, status: await this.#cachedStatusOf(issuer.record.id, certId.serial, now.getTime(), generation), thisUpdate, nextUpdate });
     const response = responder.respond(answers, { producedAt: thisUpdate, nonce });
     // A revocation seen while the store was read: answer, but cache nothing read before it.
     if (cacheKey !== undefined && generation === this.#generation) {
@@ -114,14 +121,22 @@ export class OcspService {
     return response;
   }
 
-  async #cachedStatusOf(serial: string, now: number, generation: number): Promise<OcspCertStatus> {
-    const cached = this.#statuses.get(serial);
+  async #cachedStatusOf(issuerKeyId: string, serial: string, now: number, generation: number): Promise<OcspCertStatus> {
+    const key = `${issuerKeyId}/${serial}`;
+    const cached = this.#statuses.get(key);
     if (cached !== undefined && cached.until > now) return cached.status;
-    const status = await this.#statusOf(serial);
+    const status = await this.#statusOf(issuerKeyId, serial);
     if (generation !== this.#generation) return status;
     if (this.#statuses.size >= this.policy.cacheEntries) this.#statuses.delete(this.#statuses.keys().next().value!);
-    this.#statuses.set(serial, { status, until: now + this.policy.cacheMs });
+    this.#statuses.set(key, { status, until: now + this.policy.cacheMs });
     return status;
+  }
+
+  /** Do the CertIDs name this intermediate (its name and key hashes)? Checked without signing anything. */
+  #covers(issuer: ActiveIssuer, certIds: readonly CertId[]): boolean {
+    let probe = this.#coverage.get(issuer.record.id);
+    if (!probe) this.#coverage.set(issuer.record.id, (probe = new OcspResponder({ issuerCertDer: issuer.certDer, responderCertDer: issuer.certDer, responderPrivateKey: issuer.privateKey })));
+    return certIds.every((certId) => probe.covers(certId));
   }
 
   #clearCaches(): void {
@@ -130,30 +145,37 @@ export class OcspService {
     this.#statuses.clear();
   }
 
-  async #statusOf(serial: string): Promise<OcspCertStatus> {
+  async #statusOf(issuerKeyId: string, serial: string): Promise<OcspCertStatus> {
     const record = await this.#store.getCertificate(serial);
-    // Only our intermediate's leaves are answered for; the CertID matched its hashes already, so
+    // Only that intermediate's leaves are answered for; the CertID matched its hashes already, so
     // a serial we never issued under it is "unknown", not "good".
-    if (record === null || record.issuerKeyId !== this.#keyring.issuer.record.id) return { kind: 'unknown' };
+    if (record === null || record.issuerKeyId !== issuerKeyId) return { kind: 'unknown' };
     if (record.status === 'revoked') return { kind: 'revoked', revokedAt: record.revokedAt ?? record.createdAt, reason: record.revocationReason ?? 'unspecified' };
     return { kind: 'good' };
   }
 
-  async #currentResponder(): Promise<OcspResponder> {
-    if (this.#responder !== undefined && this.#clock().getTime() < this.#responderRenewAt) return this.#responder;
-    this.#renewing ??= this.#issueResponder().finally(() => (this.#renewing = undefined));
+  async #responderFor(issuer: ActiveIssuer): Promise<OcspResponder> {
+    const id = issuer.record.id;
+    const held = this.#responders.get(id);
+    if (held !== undefined && this.#clock().getTime() < held.renewAt) return held.responder;
+    let renewing = this.#renewing.get(id);
+    if (!renewing) {
+      renewing = this.#issueResponder(issuer).finally(() => this.#renewing.delete(id));
+      this.#renewing.set(id, renewing);
+    }
     try {
-      await this.#renewing;
+      await renewing;
     } catch (error) {
       // Keep answering with the current certificate while it is still valid.
-      if (this.#responder === undefined) throw error;
+      if (held === undefined) throw error;
       this.#logger.error({ err: error, event: 'ocsp.responder_renewal_failed' }, 'could not renew the OCSP responder certificate; using the current one');
+      return held.responder;
     }
-    return this.#responder!;
+    return this.#responders.get(id)!.responder;
   }
 
-  async #issueResponder(): Promise<void> {
-    const { issuer, trustDomain } = this.#keyring;
+  async #issueResponder(issuer: ActiveIssuer): Promise<void> {
+    const { trustDomain } = this.#keys();
     const now = this.#clock();
     const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
     const notAfter = new Date(Math.min(notBefore.getTime() + this.policy.responderLifetimeMs, issuer.record.notAfter.getTime()));
@@ -188,8 +210,8 @@ export class OcspService {
       },
       { at: now, actor: 'ca', action: 'ocsp.responder', subject: serialHex(serial), outcome: 'ok', code: null, detail: { notAfter: notAfter.toISOString() }, peer: null },
     );
-    this.#responder = new OcspResponder({ issuerCertDer: issuer.certDer, responderCertDer: certDer, responderPrivateKey: key.privateKey });
-    this.#responderRenewAt = notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
+    const responder = new OcspResponder({ issuerCertDer: issuer.certDer, responderCertDer: certDer, responderPrivateKey: key.privateKey });
+    this.#responders.set(issuer.record.id, { responder, renewAt: notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3 });
     this.#clearCaches();
     this.#logger.info({ event: 'ocsp.responder_issued', serial: serialHex(serial), notAfter: notAfter.toISOString() }, 'OCSP responder certificate issued');
   }

@@ -15,7 +15,10 @@ import { CrlPublisher } from './crl-publisher.js';
 import { buildCaApp } from './http/app.js';
 import { OcspService } from './ocsp-service.js';
 import { caSpiffeId } from './identities.js';
+import { readCaFile } from './config.js';
 import { Keyring } from './keyring.js';
+import { LiveKeyring } from './live-keyring.js';
+import { KEYS_EPOCH } from './rotation.js';
 
 export interface StartCaOptions {
   config: Readonly<CaConfig>;
@@ -33,6 +36,8 @@ export interface RunningCa {
   authority: Authority;
   /** The CRLs being served; `crls.refresh()` publishes at once. */
   crls: CrlPublisher;
+  /** The CA's keys; `keys.reload()` applies a rotation step at once (otherwise within the poll interval). */
+  keys: LiveKeyring;
   app: FastifyInstance;
   /** Re-issues the CA's TLS certificate now and swaps it in for new handshakes. */
   refreshServerCertificate(): Promise<void>;
@@ -50,11 +55,20 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     if (config.rootFingerprints === null) {
       logger.warn('ca.yaml pins no rootFingerprints: anyone who can write to the store could add a root this CA would trust');
     }
-    const keyring = await Keyring.load(store, options.passphrase, {
-      crlUrl: `${config.publicUrl}/v1/crl`,
-      ocspUrl: `${config.publicUrl}/v1/ocsp`,
-      pinnedRoots: config.rootFingerprints ?? undefined,
-    });
+    // Kept for the life of the process: a rotation step run elsewhere (`tlsmesh ca rotate`) is
+    // applied by loading the keys again, which needs the passphrase (SECURITY.md). The pins are
+    // read from ca.yaml each time, because `rotate prepare --root` adds the new root's there.
+    const passphrase = options.passphrase;
+    const loadKeys = async (): Promise<Keyring> => {
+      const pins = await readCaFile(config.dataDir).then(
+        (file) => file.rootFingerprints ?? null,
+        () => config.rootFingerprints,
+      );
+      return Keyring.load(store, passphrase, { crlUrl: `${config.publicUrl}/v1/crl`, ocspUrl: `${config.publicUrl}/v1/ocsp`, pinnedRoots: pins ?? undefined });
+    };
+    const keys = new LiveKeyring(await loadKeys(), loadKeys);
+    const keyring = keys;
+    const current = (): Keyring => keys.current();
     const clock = options.clock ?? (() => new Date());
     const publisher = new CrlPublisher({
       store,
@@ -82,7 +96,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     let serverCertificate: IssuedCertificate;
     const issueServerCertificate = async (): Promise<void> => {
       const key = generateKeyPair('p256');
-      const id = caSpiffeId(keyring.trustDomain);
+      const id = caSpiffeId(current().trustDomain);
       const csr = await createCsr({ privateKey: key.privateKey, spiffeId: id, dnsNames: config.serverDnsNames, ipAddresses: config.serverIpAddresses });
       serverCertificate = await authority.issueDirect(csr, { spiffeId: id, dnsNames: config.serverDnsNames, ipAddresses: config.serverIpAddresses }, 'ca-server', 'serve');
       serverKeyPem = key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
@@ -93,7 +107,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     const tlsOptions = (): HttpsServerOptions => ({
       key: serverKeyPem,
       cert: serverCertificate.certificatePem,
-      ca: [keyring.bundlePem, keyring.chainPem(keyring.issuer.certDer)],
+      ca: [current().bundlePem, current().chainPem(current().issuer.certDer)],
       // The handshake asks for a client certificate but completes without one, because enrolment
       // and the bundle serve callers that have none yet. Routes that need one check
       // `socket.authorized` themselves (http/peer.ts requirePeerCertificate) and refuse otherwise.
@@ -102,7 +116,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       minVersion: 'TLSv1.2',
     });
 
-    const app = buildCaApp({ authority, crls: publisher, ocsp, logger, https: tlsOptions(), bodyLimit: config.bodyLimitBytes, ...(config.adminIds ? { adminIds: config.adminIds } : {}) });
+    const app = buildCaApp({ authority, crls: publisher, ocsp, keys, logger, https: tlsOptions(), bodyLimit: config.bodyLimitBytes, ...(config.adminIds ? { adminIds: config.adminIds } : {}) });
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -119,7 +133,29 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     }, Math.min(renewEveryMs, 2 ** 31 - 1));
     timer.unref();
 
-    logger.info({ url, trustDomain: keyring.trustDomain, store: store.backend, intermediate: keyring.issuer.record.id }, 'CA serving');
+    // Rotation steps made by `tlsmesh ca rotate` (in any process) bump the store's keys epoch;
+    // every CA process polls it with the CRL poll and loads its keys again.
+    let keysEpoch = await store.getMeta(KEYS_EPOCH);
+    let checkingKeys = false;
+    const keysTimer = setInterval(() => {
+      if (checkingKeys) return;
+      checkingKeys = true;
+      void (async () => {
+        const epoch = await store.getMeta(KEYS_EPOCH);
+        if (epoch === keysEpoch) return;
+        if (await keys.reload()) {
+          logger.info({ event: 'ca.keys_reloaded', intermediate: current().issuer.record.id, roots: current().rootAuthorities.map((root) => root.record.id) }, 'CA keys changed: now signing with the active intermediate');
+          await refreshServerCertificate();
+          await publisher.refresh();
+        }
+        keysEpoch = epoch;
+      })()
+        .catch((error: unknown) => logger.error({ err: error, event: 'ca.keys_reload_failed' }, 'could not load the rotated CA keys; still using the previous ones'))
+        .finally(() => (checkingKeys = false));
+    }, config.crl.pollSeconds * 1000);
+    keysTimer.unref();
+
+    logger.info({ url, trustDomain: current().trustDomain, store: store.backend, intermediate: current().issuer.record.id }, 'CA serving');
     return {
       url,
       port: address.port,
@@ -127,8 +163,10 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       app,
       refreshServerCertificate,
       crls: publisher,
+      keys,
       close: async () => {
         clearInterval(timer);
+        clearInterval(keysTimer);
         publisher.stop();
         ocsp.stop();
         await app.close();

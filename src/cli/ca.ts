@@ -1,4 +1,4 @@
-/** `tlsmesh ca init|serve|status` */
+/** `tlsmesh ca init|serve|status|rotate` */
 import type { Command } from 'commander';
 import { readCaFile, readPassphrase, resolveCaConfig } from '../ca/config.js';
 import { initDataDir } from '../ca/data-dir.js';
@@ -7,6 +7,7 @@ import { TlsmeshError } from '../errors.js';
 import { isKeyType, KEY_TYPES } from '../pki/index.js';
 import { adminClient, dataDirOf, type ConnectionFlags } from './context.js';
 import { examples, printJson } from './output.js';
+import { registerRotateCommands } from './rotate.js';
 
 interface InitFlags {
   dataDir?: string;
@@ -136,4 +137,6 @@ export function registerCaCommands(program: Command): void {
         client.close();
       }
     });
+
+  registerRotateCommands(ca);
 }

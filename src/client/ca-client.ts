@@ -54,6 +54,12 @@ export interface TokenResponse {
   expiresAt: string;
 }
 
+/** A PEM document the CA serves (CRLs, the bundle) with the ETag that names this version. */
+export interface PemDocument {
+  pem: string;
+  etag: string;
+}
+
 /** A watch event carries every CRL; a 100,000-entry CRL is ~4 MB in DER, ~5.5 MB in PEM. */
 const MAX_EVENT_BYTES = 64 * 1024 * 1024;
 
@@ -114,18 +120,46 @@ export class CaClient {
    * Every CRL a relying party needs (the root's and the intermediate's), PEM. With the ETag of
    * the last answer, 'not-modified' when nothing changed (a poll costs a few bytes).
    */
-  fetchCrls(etag?: string): Promise<{ pem: string; etag: string } | 'not-modified'> {
+  fetchCrls(etag?: string): Promise<PemDocument | 'not-modified'> {
+    return this.fetchPem('/v1/crl', etag, 'CRLs');
+  }
+
+  /** The trust bundle (every root in use), PEM, with its ETag; 'not-modified' as for fetchCrls. */
+  fetchBundle(etag?: string): Promise<PemDocument | 'not-modified'> {
+    return this.fetchPem('/v1/bundle', etag, 'trust bundle');
+  }
+
+  /**
+   * Follows the CA's CRL watch stream (server-sent events): `onCrls` gets the current CRLs at
+   * once and again each time they change; `onEnd` when the stream ends or fails (then poll with
+   * `fetchCrls` and watch again later). Returns a function that closes the stream.
+   */
+  watchCrls(onCrls: (crls: PemDocument) => void, onEnd: (error?: Error) => void): () => void {
+    return this.watchPem('/v1/crl?watch=1', 'CRL', onCrls, onEnd);
+  }
+
+  /** The same for the trust bundle: it changes when a CA rotation adds or retires a root. */
+  watchBundle(onBundle: (bundle: PemDocument) => void, onEnd: (error?: Error) => void): () => void {
+    return this.watchPem('/v1/bundle?watch=1', 'bundle', onBundle, onEnd);
+  }
+
+  private fetchPem(path: string, etag: string | undefined, what: string): Promise<PemDocument | 'not-modified'> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
-        new URL('/v1/crl', this.base),
+        new URL(path, this.base),
         { agent: this.agent, timeout: this.timeoutMs, headers: { accept: 'application/x-pem-file', ...(etag !== undefined ? { 'if-none-match': etag } : {}) } },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_EVENT_BYTES) req.destroy(new Error(`the CA's ${what} are larger than ${MAX_EVENT_BYTES} bytes`));
+            else chunks.push(chunk);
+          });
           res.on('error', reject);
           res.on('end', () => {
             if (res.statusCode === 304) return resolve('not-modified');
-            if (res.statusCode !== 200) return reject(new TlsmeshError('ERR_CA_UNREACHABLE', `the CA answered HTTP ${res.statusCode} for its CRLs`));
+            if (res.statusCode !== 200) return reject(new TlsmeshError('ERR_CA_UNREACHABLE', `the CA answered HTTP ${res.statusCode} for its ${what}`));
             resolve({ pem: Buffer.concat(chunks).toString('utf8'), etag: String(res.headers.etag ?? '') });
           });
         },
@@ -136,12 +170,7 @@ export class CaClient {
     });
   }
 
-  /**
-   * Follows the CA's CRL watch stream (server-sent events): `onCrls` gets the current CRLs at
-   * once and again each time they change; `onEnd` when the stream ends or fails (then poll with
-   * `fetchCrls` and watch again later). Returns a function that closes the stream.
-   */
-  watchCrls(onCrls: (crls: { pem: string; etag: string }) => void, onEnd: (error?: Error) => void): () => void {
+  private watchPem(path: string, event: string, onDocument: (document: PemDocument) => void, onEnd: (error?: Error) => void): () => void {
     let ended = false;
     const end = (error?: Error): void => {
       if (ended) return;
@@ -149,10 +178,10 @@ export class CaClient {
       onEnd(error);
     };
     // Its own connection: a stream that never ends must not hold one of the pool's sockets.
-    const req = httpsRequest(new URL('/v1/crl?watch=1', this.base), { agent: this.streamAgent(), headers: { accept: 'text/event-stream' } }, (res) => {
+    const req = httpsRequest(new URL(path, this.base), { agent: this.streamAgent(), headers: { accept: 'text/event-stream' } }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        end(new TlsmeshError('ERR_CA_UNREACHABLE', `the CA answered HTTP ${res.statusCode} to a CRL watch`));
+        end(new TlsmeshError('ERR_CA_UNREACHABLE', `the CA answered HTTP ${res.statusCode} to a ${event} watch`));
         return;
       }
       res.setEncoding('utf8');
@@ -160,20 +189,20 @@ export class CaClient {
       res.on('data', (chunk: string) => {
         buffer += chunk;
         if (buffer.length > MAX_EVENT_BYTES) {
-          req.destroy(new Error('a CRL watch event is larger than the limit'));
+          req.destroy(new Error(`a ${event} watch event is larger than the limit`));
           return;
         }
         let boundary: number;
         while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-          const event = buffer.slice(0, boundary);
+          const text = buffer.slice(0, boundary);
           buffer = buffer.slice(boundary + 2);
-          const data = event.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n');
+          const data = text.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n');
           if (data === '') continue; // a heartbeat comment
           try {
             const parsed = JSON.parse(data) as { pem?: unknown; etag?: unknown };
-            if (typeof parsed.pem === 'string' && typeof parsed.etag === 'string') onCrls({ pem: parsed.pem, etag: parsed.etag });
+            if (typeof parsed.pem === 'string' && typeof parsed.etag === 'string') onDocument({ pem: parsed.pem, etag: parsed.etag });
           } catch (cause) {
-            req.destroy(new Error('the CA sent a CRL watch event that is not JSON', { cause }));
+            req.destroy(new Error(`the CA sent a ${event} watch event that is not JSON`, { cause }));
             return;
           }
         }
@@ -181,7 +210,7 @@ export class CaClient {
       res.on('end', () => end());
       res.on('error', (error) => end(error));
     });
-    req.on('error', (cause: Error) => end(new TlsmeshError('ERR_CA_UNREACHABLE', `CRL watch to ${this.base.origin} failed: ${cause.message}`, { cause })));
+    req.on('error', (cause: Error) => end(new TlsmeshError('ERR_CA_UNREACHABLE', `${event} watch to ${this.base.origin} failed: ${cause.message}`, { cause })));
     req.end();
     return () => {
       req.destroy();

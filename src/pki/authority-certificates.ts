@@ -20,6 +20,11 @@ export interface RootRequest {
   notAfter: Date;
   /** How many intermediates may follow (1: root → intermediate → leaf). */
   pathLength?: number;
+  /**
+   * Appended to the subject's CN. Roots made by rotation carry one so that no two roots of a
+   * trust domain share a name: CRLs, and verifiers, find a CA by its name first.
+   */
+  label?: string;
 }
 
 export interface IntermediateRequest {
@@ -48,7 +53,7 @@ const caKeyUsage = (): InstanceType<ReturnType<typeof x509Library>['KeyUsagesExt
   return new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true);
 };
 
-export const rootSubject = (trustDomain: string): string => `O=tlsmesh, OU=${trustDomain}, CN=tlsmesh root CA ${trustDomain}`;
+export const rootSubject = (trustDomain: string, label?: string): string => `O=tlsmesh, OU=${trustDomain}, CN=tlsmesh root CA ${trustDomain}${label ? ` ${label}` : ''}`;
 export const intermediateSubject = (trustDomain: string, label: string): string =>
   `O=tlsmesh, OU=${trustDomain}, CN=tlsmesh intermediate CA ${trustDomain} ${label}`;
 
@@ -59,7 +64,7 @@ export async function createRootCertificate(request: RootRequest): Promise<Buffe
   const keys = await toCryptoKeyPair(request.privateKey, publicKey);
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: request.serial.toString('hex'),
-    name: rootSubject(request.trustDomain),
+    name: rootSubject(request.trustDomain, request.label),
     notBefore: request.notBefore,
     notAfter: request.notAfter,
     signingAlgorithm: webAlgorithmFor(request.privateKey),

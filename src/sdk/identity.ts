@@ -110,6 +110,11 @@ export class Identity {
     return this.crlNextUpdate !== undefined && now >= this.crlNextUpdate.getTime();
   }
 
+  /** The same identity with another trust bundle (what a CA rotation step makes); certificate, key and CRL are kept. */
+  withBundle(bundlePem: string): Identity {
+    return new Identity({ certPem: this.certPem, keyPem: this.#keyPem, bundlePem, crlPem: this.crlPem });
+  }
+
   /** The same identity with another CRL (what a CRL update makes); the certificate and key are kept. */
   withCrl(crlPem: string | undefined): Identity {
     return new Identity({ certPem: this.certPem, keyPem: this.#keyPem, bundlePem: this.bundlePem, crlPem });
@@ -284,17 +289,22 @@ function checkCrls(text: string, chainCas: readonly X509Certificate[], bundle: r
   };
 }
 
-/** Same issuer Name, byte for byte (the CRL's issuer field against the certificate's subject). */
+/**
+ * Same issuer Name, byte for byte (the CRL's issuer field against the certificate's subject),
+ * and, when the CRL names its key (authorityKeyIdentifier), the same key: two CAs may share a
+ * name (a root and its successor from an older tlsmesh), and must not be taken for each other.
+ */
 function crlIssuedBy(crl: ParsedCrl, certificate: X509Certificate): boolean {
-  return subjectDerOf(certificate).equals(crl.issuerDer);
+  const fields = issuerFieldsOf(certificate);
+  return fields.subjectDer.equals(crl.issuerDer) && (crl.authorityKeyId === undefined || crl.authorityKeyId.equals(fields.keyIdentifier));
 }
 
-const subjects = new WeakMap<X509Certificate, Buffer>();
-function subjectDerOf(certificate: X509Certificate): Buffer {
-  let subject = subjects.get(certificate);
-  if (subject === undefined) {
-    subject = readIssuerFields(certificate.raw, new Date(certificate.validTo)).subjectDer;
-    subjects.set(certificate, subject);
+const issuerFields = new WeakMap<X509Certificate, { subjectDer: Buffer; keyIdentifier: Buffer }>();
+function issuerFieldsOf(certificate: X509Certificate): { subjectDer: Buffer; keyIdentifier: Buffer } {
+  let fields = issuerFields.get(certificate);
+  if (fields === undefined) {
+    fields = readIssuerFields(certificate.raw, new Date(certificate.validTo));
+    issuerFields.set(certificate, fields);
   }
-  return subject;
+  return fields;
 }

@@ -81,6 +81,21 @@ export class KyselyStore implements Store {
     });
   }
 
+  incrementMeta(key: string): Promise<number> {
+    return this.#run('incrementMeta', (db) =>
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto('meta').values({ key, value: '0' }).onConflict((oc) => oc.column('key').doNothing()).execute();
+        await trx
+          .updateTable('meta')
+          .set({ value: sql<string>`CAST(CAST(value AS BIGINT) + 1 AS TEXT)` })
+          .where('key', '=', key)
+          .execute();
+        const row = await trx.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirstOrThrow();
+        return Number(row.value);
+      }),
+    );
+  }
+
   initMeta(key: string, value: string): Promise<string> {
     return this.#run('initMeta', async (db) => {
       // ON CONFLICT DO NOTHING: when two processes race, one value wins and both read it back.
@@ -256,6 +271,7 @@ export class KyselyStore implements Store {
       if (filter.spiffeId !== undefined) query = query.where('spiffe_id', '=', filter.spiffeId);
       if (filter.status !== undefined) query = query.where('status', '=', filter.status);
       if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
+      if (filter.issuerKeyId !== undefined) query = query.where('issuer_key_id', '=', filter.issuerKeyId);
       if (filter.validAt !== undefined) {
         // RFC 5280 §4.1.2.5: the validity period includes both notBefore and notAfter.
         const at = toEpochMs(filter.validAt);

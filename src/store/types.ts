@@ -114,6 +114,8 @@ export interface CertificateFilter {
   spiffeId?: string | undefined;
   status?: CertificateStatus | undefined;
   kind?: CertificateKind | undefined;
+  /** Only certificates signed by this CA key. */
+  issuerKeyId?: string | undefined;
   /** Only certificates whose validity window contains this instant. */
   validAt?: Date | undefined;
   limit?: number | undefined;
@@ -135,6 +137,8 @@ export interface Store {
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | null>;
+  /** Adds one to a numeric meta value (0 when absent) and returns the new value. */
+  incrementMeta(key: string): Promise<number>;
   /** Sets the value only when the key is absent; returns the value now stored. */
   initMeta(key: string, value: string): Promise<string>;
 

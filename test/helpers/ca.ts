@@ -14,6 +14,7 @@ import { startCa, type RunningCa } from '../../src/ca/server.js';
 import { CaClient } from '../../src/client/ca-client.js';
 import { createLogger } from '../../src/observe/logger.js';
 import { createCsr, generateKeyPair, type KeyType } from '../../src/pki/index.js';
+import { caIdentity, type CaIdentitySource } from '../../src/sdk/sources/ca.js';
 
 export const PASSPHRASE = 'test passphrase, long enough';
 export const TRUST_DOMAIN = 'example.org';
@@ -160,4 +161,13 @@ export function rawRequest(
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/**
+ * An in-process workload identity from the test CA (`caIdentity`: enrols with a fresh token, then
+ * follows the CA's bundle and CRL streams). Closed with the CA by `closeAll`.
+ */
+export async function caWorkload(ca: TestCa, path: string, onError?: (error: Error) => void): Promise<CaIdentitySource> {
+  const { token } = await ca.admin.createToken({ spiffeId: `spiffe://${TRUST_DOMAIN}/${path}` });
+  return caIdentity({ url: ca.url, bundlePem: ca.bundlePem, token, ...(onError ? { onError } : {}) });
 }

@@ -15,11 +15,11 @@ import { status } from '@grpc/grpc-js';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../src/fsutil/write-private.js';
-import { caIdentity, type CaIdentitySource } from '../../src/sdk/sources/ca.js';
+import type { CaIdentitySource } from '../../src/sdk/sources/ca.js';
 import { fileIdentity } from '../../src/sdk/sources/file.js';
 import { createMtlsDispatcher, createMtlsHttp2Server, createMtlsHttpsServer, http2Connect, MtlsHttpsAgent, peerIdentity, type Refusal } from '../../src/sdk/index.js';
 import { grpcChannelCredentials, grpcChannelOptions, grpcServerCredentials } from '../../src/sdk/grpc/index.js';
-import { startTestCa, type TestCa } from '../helpers/ca.js';
+import { caWorkload, startTestCa, type TestCa } from '../helpers/ca.js';
 import { startGrpcServer } from './grpc-fixtures.js';
 import { TestClient } from './grpc-health.js';
 import { h2Get } from './h2.js';
@@ -39,8 +39,7 @@ afterAll(async () => {
 });
 
 async function workload(path: string): Promise<CaIdentitySource> {
-  const { token } = await ca.admin.createToken({ spiffeId: `spiffe://example.org/${path}` });
-  const source = await caIdentity({ url: ca.url, bundlePem: ca.bundlePem, token });
+  const source = await caWorkload(ca, path);
   sources.push(source);
   return source;
 }

@@ -13,6 +13,8 @@ import { certsQuery, enrollBody, parseBody, renewBody, revokeBody, tokenBody } f
 import { peerAddress, requirePeerCertificate } from './peer.js';
 import type { CrlPublisher } from '../crl-publisher.js';
 import type { OcspService } from '../ocsp-service.js';
+import type { LiveKeyring } from '../live-keyring.js';
+import { EventStreams, type WatchSource } from './event-stream.js';
 import { registerRevocationRoutes } from './revocation-routes.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -21,6 +23,8 @@ export interface CaAppOptions {
   authority: Authority;
   crls: CrlPublisher;
   ocsp: OcspService;
+  /** Tells bundle watchers when a rotation step changes the roots. */
+  keys: LiveKeyring;
   logger: Logger;
   https: HttpsServerOptions;
   bodyLimit?: number;
@@ -152,14 +156,23 @@ export function buildCaApp(options: CaAppOptions): FastifyInstance {
     return issuedJson(await authority.renew(body, record, caller));
   });
 
+  // ?watch=1: server-sent events `bundle` with { etag, pem }, now and after each rotation step
+  // that adds or retires a root (what agents follow to rewrite bundle.pem).
   app.get('/v1/bundle', async (request, reply) => {
+    if ((request.query as Record<string, unknown>)['watch'] !== undefined) return streams.serve(request, reply, bundleSource);
     const { bundlePem, bundleEtag } = authority.keyring;
     void reply.header('etag', bundleEtag).header('cache-control', 'no-cache');
     if (request.headers['if-none-match'] === bundleEtag) return reply.status(304).send();
     return reply.type('application/x-pem-file').send(bundlePem);
   });
 
-  registerRevocationRoutes(app, options.crls, options.ocsp);
+  const streams = new EventStreams(app);
+  registerRevocationRoutes(app, options.crls, options.ocsp, streams);
+  const bundleSource: WatchSource = {
+    event: 'bundle',
+    current: () => ({ etag: authority.keyring.bundleEtag, pem: authority.keyring.bundlePem }),
+    subscribe: (listener) => options.keys.onChange(listener),
+  };
 
   app.post('/v1/tokens', async (request) => {
     const caller = await admin(request, 'token.create');

@@ -12,18 +12,7 @@ import { TlsmeshError } from '../../errors.js';
 import { MAX_OCSP_REQUEST_BYTES, ocspErrorResponse } from '../../pki/ocsp.js';
 import type { CrlPublisher, PublishedCrl, PublishedCrls } from '../crl-publisher.js';
 import type { OcspService } from '../ocsp-service.js';
-
-/** Seconds between comments on an idle watch stream, so proxies and NATs keep it open. */
-const WATCH_HEARTBEAT_MS = 15_000;
-/** Watch streams one CA process keeps open; more are refused (each holds a socket). */
-const MAX_WATCHERS = 10_000;
-/** …and per client address, so one host cannot take every slot (a NATed fleet still fits). */
-const MAX_WATCHERS_PER_ADDRESS = 256;
-/**
- * A watcher that leaves this much unread is dropped (it reconnects or polls): a client that
- * never reads would otherwise make the CA buffer every CRL it is sent.
- */
-const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
+import type { EventStreams, WatchSource } from './event-stream.js';
 
 const PEM_MEDIA = 'application/x-pem-file';
 const wantsPem = (request: FastifyRequest): boolean => /application\/x-pem-file|text\/plain/.test(request.headers.accept ?? '');
@@ -58,72 +47,30 @@ function single(request: FastifyRequest, crl: PublishedCrl): Representation {
   };
 }
 
-/** Every CRL a relying party needs (root's and intermediate's), as one PEM text. */
+/** Every CRL a relying party needs (roots' and intermediates'), as one PEM text. */
 function all(crls: PublishedCrls): Representation {
-  const nextUpdates = [crls.intermediate, ...(crls.root ? [crls.root] : [])].map((crl) => crl.record.nextUpdate.getTime());
-  return { body: crls.pem, type: PEM_MEDIA, etag: crls.etag, thisUpdate: crls.intermediate.record.thisUpdate, nextUpdate: new Date(Math.min(...nextUpdates)) };
+  const nextUpdate = new Date(Math.min(...crls.all.map((crl) => crl.record.nextUpdate.getTime())));
+  return { body: crls.pem, type: PEM_MEDIA, etag: crls.etag, thisUpdate: crls.active.record.thisUpdate, nextUpdate };
 }
 
-export function registerRevocationRoutes(app: FastifyInstance, crls: CrlPublisher, ocsp: OcspService): void {
-  const watchers = new Set<() => void>();
-  const watchersByAddress = new Map<string, number>();
-  app.addHook('onClose', (_instance, done) => {
-    for (const end of watchers) end();
-    done();
-  });
+export function registerRevocationRoutes(app: FastifyInstance, crls: CrlPublisher, ocsp: OcspService, streams: EventStreams): void {
+  const watched: WatchSource = { event: 'crl', current: () => crls.current(), subscribe: (listener) => crls.onChange(listener) };
 
-  // GET /v1/crl: the active intermediate's CRL as DER (what a leaf's CRL distribution point
-  // names); with Accept: application/x-pem-file, every CRL in PEM (what Node's `crl` option
-  // needs). ?watch=1 streams the PEM form as server-sent events whenever it changes.
+  // GET /v1/crl: the active intermediate's CRL as DER; with Accept: application/x-pem-file,
+  // every CRL in PEM (what Node's `crl` option needs, one entry per CRL). A leaf's CRL
+  // distribution point names its own issuer's CRL: /v1/crl/<issuer key id>. ?watch=1 streams the PEM form as server-sent events whenever it changes.
   app.get('/v1/crl', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
-    if (query['watch'] !== undefined) return watch(request, reply);
-    return wantsPem(request) ? send(request, reply, all(crls.current())) : send(request, reply, single(request, crls.current().intermediate));
+    if (query['watch'] !== undefined) return streams.serve(request, reply, watched);
+    return wantsPem(request) ? send(request, reply, all(crls.current())) : send(request, reply, single(request, crls.current().active));
   });
 
   app.get('/v1/crl/:issuer', async (request, reply) => {
     const { issuer } = request.params as { issuer: string };
-    const current = crls.current();
-    const crl = [current.intermediate, ...(current.root ? [current.root] : [])].find((candidate) => candidate.issuerKeyId === issuer);
+    const crl = crls.current().all.find((candidate) => candidate.issuerKeyId === issuer);
     if (crl === undefined) throw new TlsmeshError('ERR_NOT_FOUND', `no CRL is published for issuer ${issuer}`);
     return send(request, reply, single(request, crl));
   });
-
-  function watch(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    const address = request.socket.remoteAddress ?? 'unknown';
-    const fromAddress = watchersByAddress.get(address) ?? 0;
-    if (watchers.size >= MAX_WATCHERS || fromAddress >= MAX_WATCHERS_PER_ADDRESS) {
-      throw new TlsmeshError('ERR_CA_UNREACHABLE', `too many CRL watch streams (${watchers.size} open, ${fromAddress} from ${address}); poll /v1/crl instead`);
-    }
-    void reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-    const send = (text: string): void => {
-      if (raw.writableLength > MAX_UNREAD_BYTES) {
-        end();
-        return;
-      }
-      raw.write(text);
-    };
-    const push = (current: PublishedCrls): void => send(`event: crl\nid: ${current.etag}\ndata: ${JSON.stringify({ etag: current.etag, pem: current.pem })}\n\n`);
-    const heartbeat = setInterval(() => send(': keep-alive\n\n'), WATCH_HEARTBEAT_MS);
-    let unsubscribe: () => unknown = () => undefined;
-    const end = (): void => {
-      if (!watchers.delete(end)) return;
-      const left = (watchersByAddress.get(address) ?? 1) - 1;
-      if (left > 0) watchersByAddress.set(address, left);
-      else watchersByAddress.delete(address);
-      clearInterval(heartbeat);
-      unsubscribe();
-      raw.end();
-    };
-    watchers.add(end);
-    watchersByAddress.set(address, fromAddress + 1);
-    push(crls.current());
-    unsubscribe = crls.onChange(push);
-    request.raw.socket.once('close', end);
-    return reply;
-  }
 
   app.addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: MAX_OCSP_REQUEST_BYTES }, (_request, body, done) => {
     done(null, body);

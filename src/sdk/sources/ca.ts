@@ -13,7 +13,7 @@ import { Identity } from '../identity.js';
 import { IdentityPublisher, type IdentitySource } from '../identity-source.js';
 import { errorReporter, type ReportingOptions } from '../report.js';
 import type { BackoffPolicy } from './renew-schedule.js';
-import { startCrlFeed } from './crl-feed.js';
+import { startBundleFeed, startCrlFeed } from './crl-feed.js';
 import { startRenewalLoop, type Timers } from './renewal-loop.js';
 
 export interface CaIdentityOptions extends ReportingOptions {
@@ -35,6 +35,8 @@ export interface CaIdentityOptions extends ReportingOptions {
 export interface CaIdentitySource extends IdentitySource {
   /** When the next renewal attempt is due (undefined once closed). */
   nextRenewalAt(): Date | undefined;
+  /** Renews at once (for example to move onto a CA's newly activated intermediate sooner). */
+  renewNow(): void;
 }
 
 /**
@@ -49,7 +51,16 @@ export async function caIdentity(options: CaIdentityOptions): Promise<CaIdentity
   const enrolled = await enrollWithToken({ url: options.url, bundlePem: options.bundlePem, token: options.token, keyType });
   const names = { spiffeId: enrolled.issued.spiffeId, dnsNames: enrolled.issued.dnsNames, ipAddresses: enrolled.issued.ipAddresses };
   const report = errorReporter(options, 'CA identity');
-  const client = new CaClient({ url: options.url, bundlePem: options.bundlePem, trustDomain: parseSpiffeId(enrolled.issued.spiffeId).trustDomain });
+  const trustDomain = parseSpiffeId(enrolled.issued.spiffeId).trustDomain;
+  // The CA is reached with the newest bundle: after a root rotation its own certificate chains to
+  // the new root. Feeds go through this forwarder so they always use the current client.
+  let ca = new CaClient({ url: options.url, bundlePem: enrolled.bundlePem, trustDomain });
+  const client: Pick<CaClient, 'fetchCrls' | 'watchCrls' | 'fetchBundle' | 'watchBundle'> = {
+    fetchCrls: (etag) => ca.fetchCrls(etag),
+    watchCrls: (on, end) => ca.watchCrls(on, end),
+    fetchBundle: (etag) => ca.fetchBundle(etag),
+    watchBundle: (on, end) => ca.watchBundle(on, end),
+  };
   let crlPem: string | undefined;
   if (options.crl !== false) {
     try {
@@ -83,20 +94,45 @@ export async function caIdentity(options: CaIdentityOptions): Promise<CaIdentity
           ...(options.timers ? { timers: options.timers } : {}),
           ...(options.random ? { random: options.random } : {}),
         });
+  // The trust bundle: a CA rotation adds a root (trusted before anything it signs is used) and
+  // later retires the old one.
+  const bundleFeed = startBundleFeed({
+    client,
+    initialPem: enrolled.bundlePem,
+    onDocument(pem) {
+      try {
+        const next = publisher.current().withBundle(pem);
+        const previous = ca;
+        ca = new CaClient({ url: options.url, bundlePem: pem, trustDomain });
+        // The streams move to the new client before the old one goes (quietly: this is no failure).
+        feed?.reconnect();
+        bundleFeed.reconnect();
+        previous.close();
+        publisher.publish(next);
+      } catch (error) {
+        report(error instanceof Error ? error : new Error(String(error))); // an unusable bundle: keep the last good one
+      }
+    },
+    onError: report,
+    ...(options.crl !== false && options.crl?.pollMs !== undefined ? { pollMs: options.crl.pollMs } : {}),
+    ...(options.timers ? { timers: options.timers } : {}),
+    ...(options.random ? { random: options.random } : {}),
+  });
 
   const loop = startRenewalLoop({
     initial: publisher.current(),
     async renew(current) {
       const renewed = await renewCredentials({
         url: options.url,
-        current: { certPem: current.certPem, keyPem: current.keyPem, bundlePem: current.bundlePem },
+        // The newest bundle: after a root rotation the CA's own certificate chains to the new root.
+        current: { certPem: current.certPem, keyPem: current.keyPem, bundlePem: publisher.current().bundlePem },
         ...names,
         keyType,
       });
       return new Identity(renewed);
     },
-    // The renewed certificate with the newest CRL (the loop's own copy may predate it).
-    onRenewed: (identity) => publisher.publish(identity.withCrl(crlPem)),
+    // The renewed certificate with the newest CRL and bundle (the loop's own copy may predate them).
+    onRenewed: (identity) => publisher.publish(new Identity({ certPem: identity.certPem, keyPem: identity.keyPem, bundlePem: publisher.current().bundlePem, crlPem })),
     onError: report,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.timers ? { timers: options.timers } : {}),
@@ -108,10 +144,12 @@ export async function caIdentity(options: CaIdentityOptions): Promise<CaIdentity
     current: () => publisher.current(),
     subscribe: (listener) => publisher.subscribe(listener),
     nextRenewalAt: () => loop.nextAttemptAt(),
+    renewNow: () => loop.renewNow(),
     close() {
       loop.stop();
       feed?.stop();
-      client.close();
+      bundleFeed.stop();
+      ca.close();
       publisher.clear();
     },
   };

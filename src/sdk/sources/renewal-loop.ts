@@ -40,6 +40,8 @@ export interface RenewalLoopOptions {
 export interface RenewalLoop {
   /** When the next attempt is due (undefined once stopped). */
   nextAttemptAt(): Date | undefined;
+  /** Renews at once instead of waiting (after a CA rotation, or to pick up new names). */
+  renewNow(): void;
   stop(): void;
 }
 
@@ -82,6 +84,11 @@ export function startRenewalLoop(options: RenewalLoopOptions): RenewalLoop {
   scheduleRenewal();
   return {
     nextAttemptAt: () => (stopped || due === undefined ? undefined : new Date(due)),
+    renewNow() {
+      if (stopped) return;
+      timers.clearTimeout(handle);
+      schedule(clock());
+    },
     stop() {
       stopped = true;
       timers.clearTimeout(handle);
