@@ -9,8 +9,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { type ChannelCredentials, type ChannelOptions, experimental, type ServerCredentials } from '@grpc/grpc-js';
-import { TLSSocket, type PeerCertificate } from 'node:tls';
+import { TLSSocket, type PeerCertificate, type SecureContextOptions } from 'node:tls';
 import { TlsmeshError } from '../../errors.js';
+import { MAX_TLS_VERSION, MIN_TLS_VERSION, TLS_CIPHERS } from '../tls-options.js';
 import { type GrpcIdentitySource, IdentityCertificateProvider } from './provider.js';
 import { grpcRevocationInterceptor, type GrpcRevocationOptions } from './revocation.js';
 import { checkServerSpiffeId, spiffeMatcher, type SpiffeMatchers } from '../spiffe-matcher.js';
@@ -39,7 +40,39 @@ export function grpcServerCredentials(source: GrpcIdentitySource, options: GrpcC
   // is right whichever order a future release settles on. `true` makes the server reject a
   // client without a certificate that verifies against the bundle (rejectUnauthorized).
   const credentials = experimental.createCertificateProviderServerCredentials(provider, provider, true);
-  return experimental.createServerCredentialsWithInterceptors(credentials, [grpcRevocationInterceptor(source, options)]);
+  return withSdkTlsSettings(experimental.createServerCredentialsWithInterceptors(credentials, [grpcRevocationInterceptor(source, options)]));
+}
+
+/** grpc-js's watcher of secure-context updates (not exported by name). */
+type SecureContextWatcher = Parameters<ServerCredentials['_addWatcher']>[0];
+
+/** What the SDK's other servers get from tls-options.ts: TLS 1.2–1.3, ECDHE + AEAD suites only, our order. */
+const SDK_TLS_SETTINGS = { minVersion: MIN_TLS_VERSION, maxVersion: MAX_TLS_VERSION, ciphers: TLS_CIPHERS, honorCipherOrder: true } as const;
+
+/**
+ * grpc-js builds the server's TLS context from CA, leaf and key alone, so Node's default suites
+ * (with CBC-SHA ones) and versions would apply, and its every `setSecureContext` resets whatever
+ * else was set. The context options grpc-js reads, first and on each update, are given the SDK's
+ * settings here (through `_getSecureContextOptions` / `_addWatcher`, grpc-js's typed seam between
+ * a server and its credentials); test/probe/tlsmesh.test.ts fails if weak suites come back.
+ */
+function withSdkTlsSettings(credentials: ServerCredentials): ServerCredentials {
+  const harden = (options: SecureContextOptions | null): SecureContextOptions | null => (options === null ? null : { ...options, ...SDK_TLS_SETTINGS });
+  const getOptions = credentials._getSecureContextOptions.bind(credentials);
+  const addWatcher = credentials._addWatcher.bind(credentials);
+  const removeWatcher = credentials._removeWatcher.bind(credentials);
+  const wrapped = new Map<SecureContextWatcher, SecureContextWatcher>();
+  credentials._getSecureContextOptions = () => harden(getOptions());
+  credentials._addWatcher = (watcher: SecureContextWatcher) => {
+    const hardened: SecureContextWatcher = (options) => watcher(harden(options));
+    wrapped.set(watcher, hardened);
+    addWatcher(hardened);
+  };
+  credentials._removeWatcher = (watcher: SecureContextWatcher) => {
+    removeWatcher(wrapped.get(watcher) ?? watcher);
+    wrapped.delete(watcher);
+  };
+  return credentials;
 }
 
 export interface GrpcChannelCredentialsOptions extends GrpcCredentialsOptions {
