@@ -47,6 +47,8 @@ export class Identity {
    */
   readonly crlList: readonly string[];
   readonly leaf: X509Certificate;
+  /** The bundle's certificates, parsed. */
+  readonly roots: readonly X509Certificate[];
   readonly spiffeId: string;
   readonly trustDomain: string;
   /** Lowercase hex, as the CA's API and store write serials. */
@@ -80,6 +82,7 @@ export class Identity {
     this.crlNextUpdate = checked.crl?.nextUpdate;
     this.crlThisUpdate = checked.crl?.thisUpdate;
     this.leaf = checked.leaf;
+    this.roots = checked.roots;
     this.spiffeId = checked.spiffeId;
     this.trustDomain = parseSpiffeId(checked.spiffeId).trustDomain;
     this.serial = checked.leaf.serialNumber.toLowerCase();
@@ -174,7 +177,7 @@ interface CheckedCrl {
   numbers: ReadonlyMap<string, bigint>;
 }
 
-type Checked = { problem: IdentityProblem } | { leaf: X509Certificate; spiffeId: string; crl: CheckedCrl | undefined };
+type Checked = { problem: IdentityProblem } | { leaf: X509Certificate; roots: X509Certificate[]; spiffeId: string; crl: CheckedCrl | undefined };
 
 function checkMaterial(material: IdentityMaterial): Checked {
   if (material === null || typeof material !== 'object') throw new TypeError('identity material must be an object');
@@ -198,7 +201,7 @@ function checkMaterial(material: IdentityMaterial): Checked {
   if (typeof bundle === 'string') return { problem: { part: 'bundle', message: bundle } };
   const crl = material.crlPem === undefined ? undefined : checkCrls(material.crlPem, chain.slice(1), bundle);
   if (typeof crl === 'string') return { problem: { part: 'crl', message: crl } };
-  return { leaf, spiffeId: ids[0]!, crl };
+  return { leaf, roots: bundle, spiffeId: ids[0]!, crl };
 }
 
 /** A whole block count check: a file cut short mid-block must not pass as a shorter chain. */

@@ -18,7 +18,7 @@ import type { IdentitySource } from './identity-source.js';
 import { CallerTable, classifyFirstByte, type CallerCounts, type CallerMode } from './permissive-callers.js';
 import { reasonForVerifyError, requestRefusalBody, type RefusalReason } from './refusal.js';
 import { sdkLogger } from './report.js';
-import { createServerGuard, DEFAULT_MAX_CONNECTION_AGE_MS } from './server-guard.js';
+import { createServerGuard, DEFAULT_MAX_CONNECTION_AGE_MS, refinedReason } from './server-guard.js';
 import { peerSpiffeId } from './spiffe-matcher.js';
 
 /** How long a new connection may stay silent before its first byte (a slow client cannot hold a socket). */
@@ -149,7 +149,7 @@ export class PermissiveHttpsServer extends NetServer {
     // (dates, SPIFFE ID, allow-list: refused and logged if not allowed). A client with no
     // certificate, or one that does not verify, is what permissive mode lets through.
     tls.on('secureConnection', (socket: TLSSocket) => {
-      const unverified = whyUnverified(socket);
+      const unverified = whyUnverified(socket, source.current());
       if (!unverified) {
         guarded.call(tls, socket);
         return;
@@ -319,7 +319,7 @@ export class PermissiveHttpsServer extends NetServer {
 type Unverified = Pick<PermissiveCaller, 'reason' | 'detail' | 'unverifiedSpiffeId'>;
 
 /** Why a TLS client's certificate does not authenticate it, or null when it verified. */
-function whyUnverified(socket: TLSSocket): Unverified | null {
+function whyUnverified(socket: TLSSocket, identity: Identity): Unverified | null {
   const certificate = socket.getPeerCertificate();
   if (!certificate || Object.keys(certificate).length === 0) return { reason: 'no-certificate', detail: 'the client sent no certificate' };
   if (socket.authorized) return null;
@@ -328,7 +328,7 @@ function whyUnverified(socket: TLSSocket): Unverified | null {
   // permissive mode refuses it (the guard does, with reason `revoked`) as strict mode does.
   if (code === 'CERT_REVOKED') return null;
   const claimed = peerSpiffeId(certificate);
-  return { reason: reasonForVerifyError(code), detail: code, ...('id' in claimed ? { unverifiedSpiffeId: claimed.id } : {}) };
+  return { reason: refinedReason(reasonForVerifyError(code), socket, identity), detail: code, ...('id' in claimed ? { unverifiedSpiffeId: claimed.id } : {}) };
 }
 
 function addressAndPort(address: string, port: number | undefined): string {

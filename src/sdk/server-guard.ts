@@ -13,7 +13,8 @@
  *   connection whose client has been revoked since it connected. Because of that per-connection
  *   check, the session ticket keys survive CRL updates (tls-options.ts TicketKeys).
  */
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { DetailedPeerCertificate, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from '../observe/logger.js';
 import { parseSpiffeId } from '../pki/index.js';
 import type { Identity } from './identity.js';
@@ -119,7 +120,7 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
     }
     if (!socket.authorized) {
       const code = String(socket.authorizationError);
-      refuse(socket, reasonForVerifyError(code), code);
+      refuse(socket, refinedReason(reasonForVerifyError(code), socket, source.current()), code);
       return null;
     }
     // A resumed session is not verified again by OpenSSL: check the dates here too.
@@ -253,6 +254,24 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
     onUpdate: (listener) => updateListeners.push(listener),
     logger,
   };
+}
+
+/**
+ * With a CRL configured, OpenSSL reports a chain from an unknown CA as UNABLE_TO_GET_CRL (it
+ * looks for the stranger's CRL before it gives up on the chain): say `unknown-ca` when the peer's
+ * chain reaches no root of the bundle, so the operator is not sent after CRLs.
+ */
+export function refinedReason(reason: RefusalReason, socket: TLSSocket, identity: Identity): RefusalReason {
+  if (reason !== 'crl-unusable') return reason;
+  let certificate: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  const seen = new Set<string>();
+  while (certificate?.raw !== undefined && !seen.has(certificate.fingerprint256)) {
+    seen.add(certificate.fingerprint256);
+    const x509 = new X509Certificate(certificate.raw);
+    if (identity.roots.some((root) => root.fingerprint256 === x509.fingerprint256 || (x509.checkIssued(root) && x509.verify(root.publicKey)))) return reason;
+    certificate = certificate.issuerCertificate;
+  }
+  return 'unknown-ca';
 }
 
 function peerAddress(socket: TLSSocket): string {

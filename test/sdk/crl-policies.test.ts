@@ -8,7 +8,7 @@
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrlIssuer, crlToPem } from '../../src/pki/crl.js';
-import { createRootCertificate, generateKeyPair, randomSerial } from '../../src/pki/index.js';
+import { certificatesToPem, createIntermediateCertificate, createRootCertificate, generateKeyPair, LeafIssuer, randomSerial, spkiOf } from '../../src/pki/index.js';
 import { createMtlsHttpsServer, createPermissiveHttpsServer, MtlsHttpsAgent, staticIdentity, type Refusal, type StaleCrlPolicy } from '../../src/sdk/index.js';
 import { Identity, type IdentityMaterial } from '../../src/sdk/identity.js';
 import { startTestCa, type TestCa } from '../helpers/ca.js';
@@ -160,6 +160,38 @@ describe('permissive mode', () => {
         instance.close(() => resolve());
         instance.closeAllConnections();
       });
+    }
+  });
+});
+
+describe('refusal reasons with a CRL configured', () => {
+  it('a client from an unknown CA is refused as unknown-ca (OpenSSL itself says UNABLE_TO_GET_CRL)', async () => {
+    // Another CA of the same trust domain, with an intermediate: the chain the client sends is
+    // complete, it just ends at a root this server does not trust.
+    const notBefore = new Date(Date.now() - 60_000);
+    const notAfter = new Date(Date.now() + 3_600_000);
+    const rootKey = generateKeyPair('p256');
+    const intermediateKey = generateKeyPair('p256');
+    const rootDer = await createRootCertificate({ trustDomain: 'example.org', privateKey: rootKey.privateKey, serial: randomSerial(), notBefore, notAfter });
+    const intermediateDer = await createIntermediateCertificate({ trustDomain: 'example.org', publicKey: intermediateKey.publicKey, label: 'x', issuerCertDer: rootDer, issuerPrivateKey: rootKey.privateKey, serial: randomSerial(), notBefore, notAfter });
+    const leafKey = generateKeyPair('p256');
+    const leafDer = new LeafIssuer({ issuerCertDer: intermediateDer, issuerNotAfter: notAfter, issuerPrivateKey: intermediateKey.privateKey }).issue({
+      serial: randomSerial(),
+      spki: spkiOf(leafKey.publicKey),
+      rsaKey: false,
+      spiffeId: 'spiffe://example.org/stale/good',
+      dnsNames: [],
+      ipAddresses: [],
+      notBefore,
+      notAfter,
+    });
+    const stranger = { certPem: certificatesToPem([leafDer, intermediateDer]), keyPem: leafKey.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, bundlePem: server.bundlePem };
+    const { instance, url, refusals } = await serve(crls(new Date(Date.now() + 3_600_000), []), undefined);
+    try {
+      expect(await statusFor(stranger, url)).not.toBe(200);
+      expect(refusals.map((refusal) => [refusal.reason, refusal.detail])).toEqual([['unknown-ca', 'UNABLE_TO_GET_CRL']]);
+    } finally {
+      await closeServer(instance);
     }
   });
 });
