@@ -1,9 +1,9 @@
 // Command server is a grpc-go health server that requires mutual TLS, for interop tests with
 // tlsmesh's grpc-js credentials.
 //
-// It reads cert.pem and key.pem from -dir on every handshake (so a rotation written by the agent or
-// a test is used by the next connection without a restart) and trusts bundle.pem, read once at
-// start, as the only client CAs. It prints "listening <addr>" once, then "peer <spiffe-id> <method>"
+// It reads cert.pem, key.pem and bundle.pem from -dir on every handshake (so a renewal or a CA
+// rotation written by the agent or a test is used by the next connection without a restart); the
+// bundle is the only set of client CAs. It prints "listening <addr>" once, then "peer <spiffe-id> <method>"
 // for every call, so a test can see which identity grpc-go authenticated.
 package main
 
@@ -34,28 +34,17 @@ func main() {
 		fail("-dir is required")
 	}
 
-	bundlePem, err := ioutil.ReadFile(filepath.Join(*dir, "bundle.pem"))
-	if err != nil {
-		fail("reading bundle: %v", err)
+	// Everything is read per handshake rather than once: that is how a Go service picks up the
+	// files the tlsmesh agent rewrites (a renewed leaf, and during a CA rotation a new bundle), and
+	// what the rotation story for Go relies on. GetConfigForClient returns a whole config, so the
+	// client CAs follow bundle.pem too, not only the server's own certificate.
+	base := &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	if _, err := loadConfig(*dir, base); err != nil {
+		fail("%v", err)
 	}
-	bundle := x509.NewCertPool()
-	if !bundle.AppendCertsFromPEM(bundlePem) {
-		fail("bundle.pem holds no certificate")
-	}
-
-	config := &tls.Config{
-		ClientAuth: tls.RequireAndVerifyClientCert,
-		ClientCAs:  bundle,
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			// Read per handshake rather than once: that is how a Go service picks up the files the
-			// tlsmesh agent rewrites, and what the rotation story for Go relies on.
-			cert, err := tls.LoadX509KeyPair(filepath.Join(*dir, "cert.pem"), filepath.Join(*dir, "key.pem"))
-			if err != nil {
-				return nil, err
-			}
-			return &cert, nil
-		},
+	config := base.Clone()
+	config.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		return loadConfig(*dir, base)
 	}
 
 	listener, err := net.Listen("tcp", *listen)
@@ -95,6 +84,26 @@ func peerSpiffeID(ctx context.Context) string {
 		return "-"
 	}
 	return strings.Join(ids, ",")
+}
+
+// loadConfig reads cert.pem, key.pem and bundle.pem from dir into a copy of base.
+func loadConfig(dir string, base *tls.Config) (*tls.Config, error) {
+	bundlePem, err := ioutil.ReadFile(filepath.Join(dir, "bundle.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("reading bundle: %v", err)
+	}
+	bundle := x509.NewCertPool()
+	if !bundle.AppendCertsFromPEM(bundlePem) {
+		return nil, fmt.Errorf("bundle.pem holds no certificate")
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	if err != nil {
+		return nil, err
+	}
+	config := base.Clone()
+	config.ClientCAs = bundle
+	config.Certificates = []tls.Certificate{cert}
+	return config, nil
 }
 
 func fail(format string, args ...interface{}) {
