@@ -25,6 +25,7 @@ import { createLogger } from '../src/observe/logger.js';
 import {
   createCsr,
   createOcspRequest,
+  expectSpiffeId,
   CrlIssuer,
   generateKeyPair,
   parseCrl,
@@ -206,7 +207,7 @@ async function ocspThroughput(report: Report, caUrl: string, bundlePem: string, 
   progress('OCSP…');
   const issuerDer = pemBlocks(subject.certPem, 'CERTIFICATE')[1]!;
   const serials = [Buffer.from(subject.serial, 'hex')];
-  const agent = new Agent({ keepAlive: true, maxSockets: OCSP_IN_FLIGHT, ca: bundlePem, checkServerIdentity: () => undefined });
+  const agent = new Agent({ keepAlive: true, maxSockets: OCSP_IN_FLIGHT, ca: bundlePem, checkServerIdentity: expectSpiffeId(`spiffe://${TRUST_DOMAIN}/tlsmesh/ca`) });
   const post = (body: Buffer): Promise<Buffer> =>
     new Promise((resolve, reject) => {
       const req = httpsRequest(new URL('/v1/ocsp', caUrl), { method: 'POST', agent, headers: { 'content-type': 'application/ocsp-request' } }, (res) => {

@@ -105,7 +105,7 @@ function grpcRequester(variant: Variant, port: number, setup: ClientSetup): Requ
   // on loopback only; it is not a path the product offers.
   const credentials =
     variant === 'plaintext'
-      ? grpcCredentials.createInsecure()
+      ? grpcCredentials.createInsecure() // tlsmesh-audit-ignore grpc-js/insecure-channel-credentials: plaintext baseline of the SDK benchmark, loopback only
       : variant === 'node-tls'
         ? grpcCredentials.createSsl(Buffer.from(setup.client.bundlePem), Buffer.from(setup.client.keyPem), Buffer.from(setup.client.certPem), {
             checkServerIdentity: handCheckServerIdentity(setup.serverSpiffeId),

@@ -178,13 +178,16 @@ async function startAll(identity: BenchIdentity, logger: Logger): Promise<Record
   const refused = (key: ServerKey) => () => counters[key].refusals++;
 
   return {
+    // tlsmesh-audit-ignore node/plaintext-server: plaintext baseline of the SDK benchmark, 127.0.0.1 only
     'http1/plaintext': await listen(createHttpServer(http, on('http1', 'plaintext'))),
     'http1/node-tls': await listen(countHandshakes('http1/node-tls', createHttpsServer({ ...handTls, ...http }, on('http1', 'node-tls')))),
     'http1/tlsmesh': await listen(countHandshakes('http1/tlsmesh', createMtlsHttpsServer(source, { logger, http, onRefusal: refused('http1/tlsmesh') }, on('http1', 'tlsmesh')))),
+    // tlsmesh-audit-ignore node/plaintext-server: plaintext baseline of the SDK benchmark, 127.0.0.1 only
     'http2/plaintext': await listen(createHttp2Server({}, on('http2', 'plaintext'))),
     'http2/node-tls': await listen(countHandshakes('http2/node-tls', createHttp2SecureServer({ ...handTls, allowHTTP1: false }, on('http2', 'node-tls')))),
     'http2/tlsmesh': await listen(countHandshakes('http2/tlsmesh', createMtlsHttp2Server(source, { logger, onRefusal: refused('http2/tlsmesh') }, on('http2', 'tlsmesh')))),
     // Baseline for the ratio goals, on loopback only; not a path the product offers.
+    // tlsmesh-audit-ignore grpc-js/insecure-server-credentials: plaintext baseline of the SDK benchmark, 127.0.0.1 only
     'grpc/plaintext': await startGrpc('grpc/plaintext', 'plaintext', ServerCredentials.createInsecure()),
     'grpc/node-tls': await startGrpc(
       'grpc/node-tls',

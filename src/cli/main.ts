@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
 import { examples, reportError } from './output.js';
+import { registerAuditCommand } from './audit.js';
 import { registerProbeCommand } from './probe.js';
 import { registerTokenCommands } from './token.js';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
         'tlsmesh token create --id spiffe://example.org/api --out token',
         'tlsmesh cert request --ca https://127.0.0.1:8443 --bundle tlsmesh-ca/bundle.pem --token-file token --out ./tls',
         'tlsmesh cert inspect ./tls/cert.pem --bundle ./tls/bundle.pem',
+        'tlsmesh audit . --format sarif --output tlsmesh-audit.sarif',
         'tlsmesh probe api.internal:8443 --ca bundle.pem --cert tls/cert.pem --key tls/key.pem --expect-id spiffe://example.org/api',
       ]),
     );
@@ -27,6 +29,7 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerCertCommands(program);
   registerProbeCommand(program);
+  registerAuditCommand(program);
   return program;
 }
 

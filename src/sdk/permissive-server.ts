@@ -177,6 +177,7 @@ export class PermissiveHttpsServer extends NetServer {
     this.#tls = tls;
 
     // ---- Plaintext: node:http with the same settings --------------------------------------------
+    // tlsmesh-audit-ignore node/plaintext-server: permissive (migration) mode's plaintext side, an explicit opt-in; every such caller is logged
     this.#plain = createHttpServer({ ...options.http }, (request, response) => this.#request(request, response));
 
     if (handler) this.on('request', handler);

@@ -92,6 +92,7 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
 
   // rejectUnauthorized: false only so a refused client can be logged with its reason: `verify`
   // below enforces, and no socket reaches the protocol layer without passing it (see the top).
+  // tlsmesh-audit-ignore node/reject-unauthorized-false: verify() refuses every unauthorized socket before the protocol layer; false only so the reason can be logged
   const fullOptions = (identity: Identity): ServerTlsOptions => ({ ...serverTlsOptions(identity, ticketKeys.for(identity), revocation), rejectUnauthorized: false });
 
   const refuse = (socket: TLSSocket, reason: RefusalReason, detail: string, spiffeId?: string): Refusal => {
