@@ -42,7 +42,7 @@ export const ERROR_REGISTRY = {
   ERR_FORBIDDEN: { status: 403, summary: 'The caller is authenticated but not allowed to use this route.' },
   // SDK: workload identities and peers
   ERR_IDENTITY_INVALID: { status: 400, summary: 'Identity material (certificate chain, key, trust bundle or CRL) does not parse or does not fit together; the message names the part.' },
-  ERR_IDENTITY_FILE: { status: 500, summary: 'An identity file (cert.pem, key.pem, bundle.pem, crl.pem) could not be read; the message names the file.' },
+  ERR_IDENTITY_FILE: { status: 500, summary: 'An identity file (cert.pem, key.pem, bundle.pem, crl.pem) could not be read or written; the message names the file.' },
   ERR_SERVER_IDENTITY_MISMATCH: { status: 502, summary: 'The server presented a certificate whose SPIFFE ID the client does not accept.' },
   // revocation
   ERR_CRL_MALFORMED: { status: 400, summary: 'A CRL is not a DER/PEM X.509 v2 CRL that can be parsed.' },

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
 import { examples, reportError } from './output.js';
+import { registerAgentCommand } from './agent.js';
 import { registerAuditCommand } from './audit.js';
 import { registerProbeCommand } from './probe.js';
 import { registerTokenCommands } from './token.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
         'tlsmesh token create --id spiffe://example.org/api --out token',
         'tlsmesh cert request --ca https://127.0.0.1:8443 --bundle tlsmesh-ca/bundle.pem --token-file token --out ./tls',
         'tlsmesh cert inspect ./tls/cert.pem --bundle ./tls/bundle.pem',
+        'TLSMESH_TOKEN=… tlsmesh agent --ca https://ca.internal:8443 --bundle bundle.pem --out /var/run/tlsmesh --signal HUP --pid-file /run/nginx.pid',
         'tlsmesh audit . --format sarif --output tlsmesh-audit.sarif',
         'tlsmesh probe api.internal:8443 --ca bundle.pem --cert tls/cert.pem --key tls/key.pem --expect-id spiffe://example.org/api',
       ]),
@@ -28,6 +30,7 @@ export function buildProgram(): Command {
   registerCaCommands(program);
   registerTokenCommands(program);
   registerCertCommands(program);
+  registerAgentCommand(program);
   registerProbeCommand(program);
   registerAuditCommand(program);
   return program;

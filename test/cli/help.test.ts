@@ -40,7 +40,7 @@ function examplesOf(page: string): string[] {
   return lines;
 }
 
-const EXPECTED = ['', 'ca', 'ca init', 'ca serve', 'ca status', 'token', 'token create', 'cert', 'cert request', 'cert renew', 'cert inspect', 'cert list', 'cert revoke', 'ca rotate', 'ca rotate prepare', 'ca rotate activate', 'ca rotate retire', 'ca rotate status', 'probe', 'audit'];
+const EXPECTED = ['', 'ca', 'ca init', 'ca serve', 'ca status', 'token', 'token create', 'cert', 'cert request', 'cert renew', 'cert inspect', 'cert list', 'cert revoke', 'ca rotate', 'ca rotate prepare', 'ca rotate activate', 'ca rotate retire', 'ca rotate status', 'probe', 'audit', 'agent'];
 
 describe('help pages', () => {
   const commands = walk(buildProgram());
