@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: three benchmarks, selectable with BENCH_ONLY=ca, sdk or revocation, comma-separated (default all).
+ * `npm run bench`: four benchmarks, selectable with BENCH_ONLY=ca, sdk, revocation or agent, comma-separated (default all).
  *
  * - ca: issuance through the HTTP API (enrol with a one-time token → certificate) on SQLite and
  *   PostgreSQL with 1 and 32 concurrent clients, against the raw crypto limit measured in the same
@@ -7,6 +7,7 @@
  * - sdk: HTTP/1.1, HTTP/2 and gRPC unary through tlsmesh mTLS against the same servers in
  *   plaintext and with hand-written node:tls mTLS, and full vs resumed handshakes (bench/sdk.ts).
  * - revocation: CRL generation, revoke → refused latency, OCSP answers/s (bench/revocation.ts).
+ * - agent: memory and idle CPU, bundle change → 100 agents' bundle.pem, renewal round trip (bench/agent.ts).
  *
  * See bench/README.md for the output and the knobs. Exits non-zero when a check fails (an
  * enrolment error, a duplicate serial, a store that does not hold what was answered; a request
@@ -23,6 +24,7 @@ import { measureLeafEncoding } from './leaf-encoding.js';
 import { createBenchDatabase, postgresUnavailableReason, redactedPgUrl } from './postgres-database.js';
 import { measureRawLimit } from './raw-limit.js';
 import { Report, result } from './report.js';
+import { runAgentBench } from './agent.js';
 import { runRevocationBench } from './revocation.js';
 import { runSdkBench, type PhaseWindow } from './sdk.js';
 
@@ -41,7 +43,7 @@ const GOAL_CERTS_PER_SECOND = 1000;
 const GOAL_RATIO = 0.25;
 
 type StoreKind = 'sqlite' | 'postgres';
-const BENCHES = ['ca', 'sdk', 'revocation'] as const;
+const BENCHES = ['ca', 'sdk', 'revocation', 'agent'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 interface PhaseMeasurement {
@@ -125,12 +127,13 @@ async function main(): Promise<number> {
   const report = new Report();
   const only = (process.env['BENCH_ONLY'] ?? BENCHES.join(',')).split(',').map((name) => name.trim());
   const unknownBench = only.filter((name) => !(BENCHES as readonly string[]).includes(name));
-  if (unknownBench.length > 0) throw new TypeError(`BENCH_ONLY: unknown benchmark ${unknownBench.join(', ')} (use ca, sdk, revocation, comma-separated)`);
+  if (unknownBench.length > 0) throw new TypeError(`BENCH_ONLY: unknown benchmark ${unknownBench.join(', ')} (use ca, sdk, revocation, agent, comma-separated)`);
   const selected = (name: BenchName): boolean => only.includes(name);
   const windows: PhaseWindow[] = [];
   if (selected('ca')) windows.push(...(await benchCa(report)));
   if (selected('sdk')) windows.push(...(await runSdkBench(report, { cpuProfileDir: CPU_PROFILE_DIR, registerCleanup })));
   if (selected('revocation')) await runRevocationBench(report);
+  if (selected('agent')) await runAgentBench(report);
   await report.writeJsonl(RESULTS_FILE);
   if (CPU_PROFILE_DIR !== undefined) await writeFile(join(CPU_PROFILE_DIR, PHASES_FILE), JSON.stringify(windows, null, 2));
   process.stdout.write(`\n${report.table()}\n`);
