@@ -144,17 +144,21 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       void (async () => {
         const epoch = await store.getMeta(KEYS_EPOCH);
         if (epoch === keysEpoch) return;
-        if (await keys.reload()) {
-          logger.info({ event: 'ca.keys_reloaded', intermediate: current().issuer.record.id, roots: current().rootAuthorities.map((root) => root.record.id) }, 'CA keys changed: now signing with the active intermediate');
-          await refreshServerCertificate();
-          await publisher.refresh();
-        }
+        await keys.reload();
         keysEpoch = epoch;
       })()
         .catch((error: unknown) => logger.error({ err: error, event: 'ca.keys_reload_failed' }, 'could not load the rotated CA keys; still using the previous ones'))
         .finally(() => (checkingKeys = false));
     }, config.crl.pollSeconds * 1000);
     keysTimer.unref();
+    // However the keys were reloaded (this poll, or `running.keys.reload()`): the CA's own TLS
+    // certificate comes from the active intermediate, and the CRLs follow the keys.
+    keys.onChange(() => {
+      logger.info({ event: 'ca.keys_reloaded', intermediate: current().issuer.record.id, roots: current().rootAuthorities.map((root) => root.record.id) }, 'CA keys changed: now signing with the active intermediate');
+      refreshServerCertificate()
+        .then(() => publisher.refresh())
+        .catch((error: unknown) => logger.error({ err: error, event: 'ca.keys_apply_failed' }, 'could not apply the new CA keys everywhere; retrying with the next poll'));
+    });
 
     logger.info({ url, trustDomain: current().trustDomain, store: store.backend, intermediate: current().issuer.record.id }, 'CA serving');
     return {

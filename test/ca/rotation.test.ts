@@ -6,6 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updateDataDirTrust } from '../../src/ca/data-dir.js';
 import { activateRotation, prepareRotation, retireRotation, rotationStatus } from '../../src/ca/rotation.js';
@@ -90,6 +91,20 @@ describe('staged CA rotation', () => {
       await activateRotation({ store });
       await ca.running.keys.reload();
       expect(ca.running.authority.keyring.issuer.record.id).toBe(prepared.intermediateId);
+      // The CA's own TLS certificate follows the keys (workloads reach the CA with the new bundle).
+      let caIssuer = '';
+      const label = prepared.intermediateId.slice(-8);
+      const deadline = Date.now() + 10_000;
+      while (!caIssuer.includes(label) && Date.now() < deadline) {
+        caIssuer = await new Promise<string>((resolve) => {
+          const socket = tlsConnect({ host: '127.0.0.1', port: ca.running.port, rejectUnauthorized: false }, () => {
+            resolve(String(socket.getPeerCertificate().issuer.CN ?? ''));
+            socket.destroy();
+          });
+          socket.on('error', () => resolve(''));
+        });
+      }
+      expect(caIssuer).toContain(label);
       for (const source of [serverSource, clientSource]) source.renewNow();
       for (const source of [serverSource, clientSource]) await until(() => issuerOf(source.current().certPem) !== oldIssuer, 'renewed onto the new intermediate');
       const afterActivate = outcome.ok;
