@@ -197,9 +197,13 @@ function checkMaterial(material: IdentityMaterial): Checked {
   const key = privateKey(material.keyPem);
   if (typeof key === 'string') return { problem: { part: 'key', message: key } };
   if (!leaf.checkPrivateKey(key)) return { problem: { part: 'key', message: 'the key does not belong to the leaf certificate' } };
-  const bundle = certificates(material.bundlePem);
+  const bundle = cached(bundles, material.bundlePem, () => certificates(material.bundlePem));
   if (typeof bundle === 'string') return { problem: { part: 'bundle', message: bundle } };
-  const crl = material.crlPem === undefined ? undefined : checkCrls(material.crlPem, chain.slice(1), bundle);
+  const crlPem = material.crlPem;
+  const crl =
+    crlPem === undefined
+      ? undefined
+      : cached(crlChecks, `${crlPem}\0${material.bundlePem}\0${chain.slice(1).map((ca) => ca.fingerprint256).join(',')}`, () => checkCrls(crlPem, chain.slice(1), bundle));
   if (typeof crl === 'string') return { problem: { part: 'crl', message: crl } };
   return { leaf, roots: bundle, spiffeId: ids[0]!, crl };
 }
@@ -207,6 +211,29 @@ function checkMaterial(material: IdentityMaterial): Checked {
 /** A whole block count check: a file cut short mid-block must not pass as a shorter chain. */
 function truncated(text: string): boolean {
   return (text.match(/-----BEGIN /g) ?? []).length !== (text.match(/-----END /g) ?? []).length;
+}
+
+/**
+ * Identities built from the same bundle or CRL text (every renewal, every CRL update, and many
+ * agents or services in one process) share the parsing and checking of it: both are pure
+ * functions of the text (and, for CRLs, of the CA certificates checked against), and their
+ * results are never mutated. A few entries suffice: texts change rarely and all at once.
+ */
+const bundles = new Map<string, X509Certificate[] | string>();
+const crlChecks = new Map<string, CheckedCrl | string>();
+const CACHE_ENTRIES = 8;
+
+function cached<T>(cache: Map<string, T>, key: string, compute: () => T): T {
+  const hit = cache.get(key);
+  if (hit !== undefined) {
+    cache.delete(key);
+    cache.set(key, hit); // most recently used last
+    return hit;
+  }
+  const value = compute();
+  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+  return value;
 }
 
 function certificates(text: string): X509Certificate[] | string {
