@@ -12,6 +12,7 @@ export class LiveKeyring {
   readonly #load: () => Promise<Keyring>;
   readonly #listeners = new Set<(keyring: Keyring) => void>();
   #loading: Promise<boolean> | undefined;
+  #again: Promise<boolean> | undefined;
 
   constructor(initial: Keyring, load: () => Promise<Keyring>) {
     this.#current = initial;
@@ -33,7 +34,16 @@ export class LiveKeyring {
    * a new key keeps signing with the one it trusts.
    */
   reload(): Promise<boolean> {
-    this.#loading ??= (async () => {
+    // A load already running may have read the store before the change this call is about:
+    // queue one more after it (callers arriving meanwhile share that one).
+    if (this.#loading !== undefined) {
+      this.#again ??= this.#loading.catch(() => false).then(() => {
+        this.#again = undefined;
+        return this.reload();
+      });
+      return this.#again;
+    }
+    this.#loading = (async () => {
       try {
         const next = await this.#load();
         if (next.fingerprint === this.#current.fingerprint) return false;
