@@ -35,6 +35,7 @@ async function weakCiphersRefused(session: ProbeSession): Promise<Verdict> {
   const control = await session.baselineControl();
   const outcomes: { name: string; attempt: Attempt; verdict: Verdict }[] = [];
   for (const group of WEAK_TLS12_GROUPS) {
+    // Offering only weak suites is the point: the check passes when the server refuses them all.
     const attempt = await session.attempt({ credential: session.material.client, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: cipherList(group) });
     outcomes.push({ name: group.name, attempt, verdict: judgeNotNegotiated(attempt, control) });
   }

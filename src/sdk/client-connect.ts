@@ -126,10 +126,14 @@ export function connectMtls(
   // of `identity`), and because a resumed session skips checkServerIdentity altogether.
   socket.once('secureConnect', () => {
     const current = source.current();
-    const serial = socket.getPeerCertificate().serialNumber;
+    const failClosedStale = revocation.staleCrl === 'fail-closed' && current.crlStale((revocation.clock ?? Date.now)());
+    // Same identity, same CRL: checkServerIdentity ran against it (for a resumed session, when the
+    // session was first made), so the common case costs nothing more per connection.
+    if (current === identity && !failClosedStale) return;
+    const serial = socket.getPeerX509Certificate()?.serialNumber;
     if (serial !== undefined && current.isRevoked(serial)) {
       socket.destroy(new TlsmeshError('ERR_CERT_REVOKED', `the server certificate (serial ${serial.toLowerCase()}) is revoked`));
-    } else if (revocation.staleCrl === 'fail-closed' && current.crlStale((revocation.clock ?? Date.now)())) {
+    } else if (failClosedStale) {
       socket.destroy(new TlsmeshError('ERR_CRL_STALE', `the CRL expired at ${current.crlNextUpdate!.toISOString()} and no newer one has arrived (staleCrl: fail-closed)`));
     }
   });
