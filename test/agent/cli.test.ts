@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, startBackground, type CliResult } from '../helpers/cli.js';
 import { startTestCa, type TestCa } from '../helpers/ca.js';
-import { agentProgram } from './cli-entry.js';
+import { buildProgram } from '../../src/cli/main.js';
 import { getHealth, ID, serialOnDisk, tempRoot, tokenFile, tokenFor } from './support.js';
 
-const ENTRY = join(REPO_ROOT, 'test', 'agent', 'cli-entry.ts');
+const ENTRY = join(REPO_ROOT, 'src', 'cli', 'run.ts');
 
 /** Runs `tlsmesh agent ARGS…` to completion (secrets through `env`, never argv). */
 function spawnEntry(args: string[], env: Record<string, string>): Promise<CliResult> {
@@ -49,7 +49,7 @@ afterAll(async () => {
 
 describe('help', () => {
   it('ends with EXAMPLES of `tlsmesh agent`, documents the exit codes, and takes no secret on argv', () => {
-    const command = agentProgram().commands.find((candidate) => candidate.name() === 'agent')!;
+    const command = buildProgram().commands.find((candidate) => candidate.name() === 'agent')!;
     let page = '';
     command.configureOutput({ writeOut: (chunk) => (page += chunk), writeErr: (chunk) => (page += chunk) });
     command.outputHelp();
