@@ -44,6 +44,13 @@ export interface AuthorityOptions {
    * CRL here, so a revoke call that returned is already in the CRL. Must not throw.
    */
   afterRevoke?: () => Promise<void>;
+  /** Told how every audited operation ended (the CA's metrics); must not throw. */
+  observer?: AuthorityObserver;
+}
+
+/** Sees each audited operation end: its action, result, error code and how long it took. */
+export interface AuthorityObserver {
+  completed(action: string, result: 'ok' | 'refused' | 'error', code: string | null, seconds: number): void;
 }
 
 export interface IssuedCertificate {
@@ -86,10 +93,12 @@ export class Authority {
   readonly trustDomain: string;
   readonly #serials: () => Buffer;
   readonly #afterRevoke: (() => Promise<void>) | undefined;
+  readonly #observer: AuthorityObserver | undefined;
 
   constructor(options: AuthorityOptions) {
     this.#serials = options.serials ?? (() => randomSerial());
     this.#afterRevoke = options.afterRevoke;
+    this.#observer = options.observer;
     this.store = options.store;
     const keys = options.keyring;
     this.#keys = keys instanceof LiveKeyring ? () => keys.current() : () => keys;
@@ -133,6 +142,7 @@ export class Authority {
           const outcome = await this.store.redeemTokenAndInsertCertificate(claims.jti, this.clock(), record, audit.ok({ serial: record.serial }));
           if (outcome === 'token-used') throw new TlsmeshError('ERR_TOKEN_REUSED', 'this token has already been used; ask for a new one');
           if (outcome === 'token-unknown') throw new TlsmeshError('ERR_TOKEN_UNKNOWN', 'this token was never issued by this CA (no record of its id)');
+          audit.succeeded();
           return result;
         } catch (error) {
           if (!isTlsmeshError(error, 'ERR_SERIAL_COLLISION') || attempt >= MAX_SERIAL_ATTEMPTS) throw error;
@@ -158,7 +168,9 @@ export class Authority {
       }
       const names = grantNames(csr, current);
       const ttl = current.kind === 'admin' ? this.lifetimes.adminSeconds : this.lifetimes.leafSeconds;
-      return await this.insertWithFreshSerial(csr, names, current.kind, `renew:${current.serial}`, ttl, audit, current.serial);
+      const issued = await this.insertWithFreshSerial(csr, names, current.kind, `renew:${current.serial}`, ttl, audit, current.serial);
+      audit.succeeded();
+      return issued;
     } catch (error) {
       throw await audit.refused(error);
     }
@@ -201,6 +213,7 @@ export class Authority {
         { jti, spiffeId: id.uri, dnsNames, ipAddresses, createdAt: now, expiresAt, createdBy: audit.actor, usedAt: null, usedBySerial: null },
         audit.ok({ jti, expiresAt: expiresAt.toISOString(), dnsNames, ipAddresses }),
       );
+      audit.succeeded();
       return { token, jti, expiresAt, spiffeId: id.uri };
     } catch (error) {
       throw await audit.refused(error);
@@ -228,11 +241,13 @@ export class Authority {
         const serial = request.serial.toLowerCase().replace(/:/g, '');
         const record = await this.store.revokeCertificate(serial, now, reason, audit.ok({ reason }));
         if (record === null) throw new TlsmeshError('ERR_NOT_FOUND', `no certificate with serial ${serial}`);
+        audit.succeeded();
         await this.#afterRevoke?.();
         return [record];
       }
       const id = parseWorkloadId(request.spiffeId!, this.trustDomain);
       const revoked = await this.store.revokeIdentity(id.uri, now, reason, audit.ok({ reason }));
+      audit.succeeded();
       await this.#afterRevoke?.();
       return revoked;
     } catch (error) {
@@ -349,7 +364,7 @@ export class Authority {
   }
 
   private auditor(action: string, caller: Caller, subject: string | null = null): Auditor {
-    return new Auditor(this.store, this.clock, action, caller, subject);
+    return new Auditor(this.store, this.clock, action, caller, subject, this.#observer);
   }
 }
 
@@ -357,6 +372,7 @@ export class Authority {
 class Auditor {
   actor: string;
   detail: Record<string, unknown> = {};
+  readonly #startedAt = performance.now();
 
   constructor(
     private readonly store: Store,
@@ -364,8 +380,14 @@ class Auditor {
     private readonly action: string,
     private readonly caller: Caller,
     public subject: string | null,
+    private readonly observer: AuthorityObserver | undefined,
   ) {
     this.actor = caller.spiffeId ?? (caller.peer ? `peer:${caller.peer}` : 'unknown');
+  }
+
+  /** After the operation's `ok` entry is stored: tells the observer. */
+  succeeded(): void {
+    this.observer?.completed(this.action, 'ok', null, (performance.now() - this.#startedAt) / 1000);
   }
 
   ok(extra: Record<string, unknown> = {}): AuditEntry {
@@ -377,6 +399,7 @@ class Auditor {
     const coded = isTlsmeshError(error) ? error : new TlsmeshError('ERR_INTERNAL', 'internal error while handling the request', { cause: error });
     const outcome = coded.status >= 500 ? 'error' : 'refused';
     AUDITED.add(coded);
+    this.observer?.completed(this.action, outcome, coded.code, (performance.now() - this.#startedAt) / 1000);
     try {
       await this.store.appendAudit(this.entry(outcome, coded.code, { message: coded.message }));
     } catch (auditError) {

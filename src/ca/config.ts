@@ -30,6 +30,8 @@ export const caFileSchema = z.strictObject({
   /** CRL publishing: validity (nextUpdate − thisUpdate), re-sign when less than refreshBefore is left, poll for other processes' revocations. */
   crl: z.strictObject({ validity: durationField.optional(), refreshBefore: durationField.optional(), poll: durationField.optional() }).optional(),
   adminIds: z.array(z.string()).optional(),
+  /** Who may scrape GET /metrics over mTLS (default: the admin IDs). */
+  metrics: z.strictObject({ allowIds: z.array(z.string()).min(1).optional() }).optional(),
   /** SHA-256 (hex) of every root the CA may use; written by `ca init`, updated by rotation. */
   rootFingerprints: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 fingerprint in lowercase hex')).optional(),
 });
@@ -50,6 +52,8 @@ export interface CaConfig {
   bodyLimitBytes: number;
   crl: { validitySeconds: number; refreshBeforeSeconds: number; pollSeconds: number };
   adminIds: string[] | null;
+  /** SPIFFE IDs that may scrape /metrics; null: the admin IDs. */
+  metricsIds: string[] | null;
   /** Null when ca.yaml pins no roots (the CA then warns at start). */
   rootFingerprints: string[] | null;
 }
@@ -110,6 +114,7 @@ export function resolveCaConfig(
     bodyLimitBytes: file.bodyLimitBytes ?? 64 * 1024,
     crl: crlSettings(file.crl),
     adminIds: file.adminIds ?? null,
+    metricsIds: file.metrics?.allowIds ?? null,
     rootFingerprints: file.rootFingerprints ?? null,
   };
   if (config.leafSeconds < 300) throw new TlsmeshError('ERR_CONFIG', 'lifetimes.leaf must be at least 5m');

@@ -15,7 +15,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Logger } from '../observe/logger.js';
-import { CrlIssuer, crlToPem, isRevocationReason, type RevokedEntry } from '../pki/crl.js';
+import { CrlIssuer, crlToPem, isRevocationReason, parseCrl, type RevokedEntry } from '../pki/crl.js';
 import type { CrlRecord, Store } from '../store/index.js';
 import type { ActiveIssuer, Keyring, RootAuthority } from './keyring.js';
 import { LiveKeyring } from './live-keyring.js';
@@ -38,6 +38,8 @@ export interface PublishedCrl {
   issuerKeyId: string;
   record: CrlRecord;
   pem: string;
+  /** Revoked serials it lists. */
+  entries: number;
 }
 
 /** What the CRL routes serve: every CRL a relying party needs, and an ETag over all of them. */
@@ -227,7 +229,8 @@ export class CrlPublisher {
   }
 
   #published(record: CrlRecord): PublishedCrl {
-    return { issuerKeyId: record.issuerKeyId, record, pem: crlToPem(record.der) };
+    // Parsed once per CRL published or adopted (100k entries take ~0.14 s; nothing on the polls).
+    return { issuerKeyId: record.issuerKeyId, record, pem: crlToPem(record.der), entries: parseCrl(record.der).revoked.size };
   }
 
   async #audit(record: CrlRecord, entries: number, why: string): Promise<void> {

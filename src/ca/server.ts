@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createCsr, generateKeyPair } from '../pki/index.js';
 import { createLogger, type Logger } from '../observe/logger.js';
+import { CaMetrics } from '../observe/metrics.js';
+import { reasonForHandshakeError } from '../observe/tls-refusal.js';
 import { openStore, type Store } from '../store/index.js';
 import { Authority, type IssuedCertificate } from './authority.js';
 import type { CaConfig } from './config.js';
@@ -27,6 +29,8 @@ export interface StartCaOptions {
   clock?: () => Date;
   /** An already open store (tests); otherwise `config.store` is opened, migrated and closed with the server. */
   store?: Store;
+  /** Where the CA's metrics go (served at GET /metrics); a new registry by default. */
+  metrics?: CaMetrics;
 }
 
 export interface RunningCa {
@@ -39,6 +43,7 @@ export interface RunningCa {
   /** The CA's keys; `keys.reload()` applies a rotation step at once (otherwise within the poll interval). */
   keys: LiveKeyring;
   app: FastifyInstance;
+  metrics: CaMetrics;
   /** Re-issues the CA's TLS certificate now and swaps it in for new handshakes. */
   refreshServerCertificate(): Promise<void>;
   close(): Promise<void>;
@@ -49,7 +54,10 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
   const logger = options.logger ?? createLogger({ component: 'ca' });
   const ownsStore = options.store === undefined;
   const store = options.store ?? (await openStore(config.store));
-  const stopOnFailure: (() => void)[] = [];
+  // Undone in reverse on close, and on a failure to start.
+  const teardown: (() => void)[] = [];
+  const metrics = options.metrics ?? new CaMetrics();
+  teardown.push(store.onError((operation) => metrics.storeErrors.inc({ operation })));
   try {
     if (ownsStore) await store.migrate();
     if (config.rootFingerprints === null) {
@@ -78,7 +86,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       policy: { validityMs: config.crl.validitySeconds * 1000, refreshBeforeMs: config.crl.refreshBeforeSeconds * 1000, pollMs: config.crl.pollSeconds * 1000 },
     });
     await publisher.start();
-    stopOnFailure.push(() => publisher.stop());
+    teardown.push(() => publisher.stop());
     const authority = new Authority({
       store,
       keyring,
@@ -87,10 +95,26 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       // A revoke call returns once the new CRL is published; if publishing fails, the poll
       // retries every second, and the revocation itself is already stored either way.
       afterRevoke: () => publisher.refresh().catch((error: unknown) => logger.error({ err: error, event: 'crl.publish_failed' }, 'could not publish the CRL after a revocation; retrying')),
+      observer: metrics,
     });
+    teardown.push(
+      metrics.addSources({
+        certificates: () => store.newestCertificatePerIdentity(),
+        crls: () =>
+          publisher.current().all.map((crl) => ({
+            issuer: crl.issuerKeyId,
+            thisUpdate: crl.record.thisUpdate,
+            nextUpdate: crl.record.nextUpdate,
+            sizeBytes: crl.record.der.length,
+            entries: crl.entries,
+          })),
+        bundleVersion: async () => Number((await store.getMeta(KEYS_EPOCH)) ?? 0),
+      }),
+    );
+    teardown.push(publisher.onChange(() => metrics.rotated('crl')));
     const ocsp = new OcspService({ store, keyring, clock, logger, publisher });
     await ocsp.start();
-    stopOnFailure.push(() => ocsp.stop());
+    teardown.push(() => ocsp.stop());
 
     let serverKeyPem = '';
     let serverCertificate: IssuedCertificate;
@@ -117,7 +141,23 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       minVersion: 'TLSv1.2',
     });
 
-    const app = buildCaApp({ authority, crls: publisher, ocsp, keys, logger, https: tlsOptions(), bodyLimit: config.bodyLimitBytes, ...(config.adminIds ? { adminIds: config.adminIds } : {}) });
+    const app = buildCaApp({
+      authority,
+      crls: publisher,
+      ocsp,
+      keys,
+      logger,
+      metrics,
+      https: tlsOptions(),
+      bodyLimit: config.bodyLimitBytes,
+      ...(config.adminIds ? { adminIds: config.adminIds } : {}),
+      ...(config.metricsIds ? { metricsIds: config.metricsIds } : {}),
+    });
+    // Handshakes that fail before any route runs: plaintext, old protocol versions, bad hellos.
+    app.server.on('tlsClientError', (error: Error & { code?: string }) => {
+      const reason = reasonForHandshakeError(error);
+      if (reason !== null) metrics.refused('https', reason);
+    });
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -126,6 +166,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     const refreshServerCertificate = async (): Promise<void> => {
       await issueServerCertificate();
       (app.server as HttpsServer).setSecureContext(tlsOptions());
+      metrics.rotated('server-certificate');
       logger.info({ serial: serverCertificate.serial, notAfter: serverCertificate.notAfter.toISOString() }, 'CA server certificate renewed');
     };
     const renewEveryMs = Math.floor((config.leafSeconds * 1000 * 2) / 3);
@@ -154,6 +195,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     // However the keys were reloaded (this poll, or `running.keys.reload()`): the CA's own TLS
     // certificate comes from the active intermediate, and the CRLs follow the keys.
     keys.onChange(() => {
+      metrics.rotated('ca-keys');
       logger.info({ event: 'ca.keys_reloaded', intermediate: current().issuer.record.id, roots: current().rootAuthorities.map((root) => root.record.id) }, 'CA keys changed: now signing with the active intermediate');
       refreshServerCertificate()
         .then(() => publisher.refresh())
@@ -169,17 +211,17 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       refreshServerCertificate,
       crls: publisher,
       keys,
+      metrics,
       close: async () => {
         clearInterval(timer);
         clearInterval(keysTimer);
-        publisher.stop();
-        ocsp.stop();
+        for (const stop of teardown.reverse()) stop();
         await app.close();
         if (ownsStore) await store.close();
       },
     };
   } catch (error) {
-    for (const stop of stopOnFailure) stop();
+    for (const stop of teardown.reverse()) stop();
     if (ownsStore) await store.close();
     throw error;
   }

@@ -16,9 +16,11 @@ export type {
   CertificateStatus,
   CrlDraft,
   CrlRecord,
+  IdentityCertificate,
   RevokedSerial,
   RedeemResult,
   Store,
+  StoreErrorListener,
   TokenRecord,
 } from './types.js';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite.js';

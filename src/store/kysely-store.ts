@@ -32,12 +32,15 @@ import type {
   CaKeyRecord,
   CaKeyState,
   CertificateFilter,
+  CertificateKind,
   CertificateRecord,
   CrlDraft,
   CrlRecord,
+  IdentityCertificate,
   RedeemResult,
   RevokedSerial,
   Store,
+  StoreErrorListener,
   TokenRecord,
 } from './types.js';
 
@@ -47,6 +50,7 @@ export class KyselyStore implements Store {
   readonly backend: StoreBackend;
   readonly #db: Db;
   #closed: Promise<void> | undefined;
+  readonly #errorListeners = new Set<StoreErrorListener>();
 
   /** SQLite only: issuance writes committed in groups (sqlite-group-commit.ts). */
   readonly #groupCommit: SqliteGroupCommit | undefined;
@@ -415,12 +419,39 @@ export class KyselyStore implements Store {
     });
   }
 
+  async newestCertificatePerIdentity(): Promise<IdentityCertificate[]> {
+    return this.#run('newestCertificatePerIdentity', async (db) => {
+      // One pass with a window function (SQLite >= 3.25 and PostgreSQL alike); the DER and the
+      // JSON columns are not read, so a scrape of thousands of identities stays cheap.
+      const rows = await sql<{ spiffe_id: string; kind: CertificateKind; serial: string; not_before: number | string; not_after: number | string }>`
+        select spiffe_id, kind, serial, not_before, not_after from (
+          select spiffe_id, kind, serial, not_before, not_after,
+                 row_number() over (partition by spiffe_id order by not_after desc, serial desc) as newest
+          from certificates where status = 'valid'
+        ) ranked where newest = 1 order by spiffe_id`.execute(db);
+      return rows.rows.map((row) => ({
+        spiffeId: row.spiffe_id,
+        kind: row.kind,
+        serial: row.serial,
+        notBefore: new Date(Number(row.not_before)),
+        notAfter: new Date(Number(row.not_after)),
+      }));
+    });
+  }
+
+  onError(listener: StoreErrorListener): () => void {
+    this.#errorListeners.add(listener);
+    return () => this.#errorListeners.delete(listener);
+  }
+
   async #run<T>(operation: string, body: (db: Db) => Promise<T>): Promise<T> {
     try {
       return await body(this.#db);
     } catch (error) {
-      if (error instanceof TlsmeshError) throw error;
-      throw storeError(operation, error);
+      if (error instanceof TlsmeshError && error.code !== 'ERR_STORE') throw error;
+      const coded = error instanceof TlsmeshError ? error : storeError(operation, error);
+      for (const listener of this.#errorListeners) listener(operation, coded);
+      throw coded;
     }
   }
 }

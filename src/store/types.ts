@@ -128,6 +128,18 @@ export interface AuditFilter {
   limit?: number | undefined;
 }
 
+/** The newest certificate of one SPIFFE ID: what expiry metrics, alerts and renewal health look at. */
+export interface IdentityCertificate {
+  spiffeId: string;
+  kind: CertificateKind;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Told about every store operation that failed with ERR_STORE (for the store-errors metric). */
+export type StoreErrorListener = (operation: string, error: Error) => void;
+
 export type RedeemResult = 'ok' | 'token-used' | 'token-unknown';
 
 export interface Store {
@@ -188,6 +200,14 @@ export interface Store {
   insertCrl(issuerKeyId: string, sign: (crlNumber: bigint) => CrlDraft, adopt?: (latest: CrlRecord) => boolean): Promise<CrlRecord>;
   /** The issuer's CRL with the highest cRLNumber, or null. */
   latestCrl(issuerKeyId: string): Promise<CrlRecord | null>;
+
+  /**
+   * For each SPIFFE ID, its unrevoked certificate with the latest notAfter (expired ones
+   * included: an identity whose newest certificate has expired was not renewed).
+   */
+  newestCertificatePerIdentity(): Promise<IdentityCertificate[]>;
+  /** Calls `listener` for each operation that fails with ERR_STORE; returns the unsubscribe. */
+  onError(listener: StoreErrorListener): () => void;
 
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(filter: AuditFilter): Promise<AuditRecord[]>;

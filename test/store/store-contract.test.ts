@@ -74,6 +74,50 @@ describe.each(backends)('Store on $name', async (backend) => {
     expect(await store.getMeta('k')).toBeNull();
   });
 
+  describe('newest certificate per identity', () => {
+    it('picks, per SPIFFE ID, the unrevoked certificate with the latest notAfter, expired ones included', async () => {
+      const store = await storeWithIssuer(backend);
+      const api = 'spiffe://example.org/api';
+      const web = 'spiffe://example.org/web';
+      const gone = 'spiffe://example.org/gone';
+      const apiOld = certificate({ spiffeId: api, notBefore: at(-2 * DAY), notAfter: at(-DAY) });
+      const apiNew = certificate({ spiffeId: api, notBefore: at(-HOUR), notAfter: at(23 * HOUR) });
+      // Revoked although newest: the identity's answer is the newest one still usable.
+      const apiRevoked = certificate({ spiffeId: api, notBefore: T0, notAfter: at(DAY), status: 'revoked', revokedAt: T0, revocationReason: 'keyCompromise' });
+      const webExpired = certificate({ spiffeId: web, kind: 'admin', notBefore: at(-3 * DAY), notAfter: at(-2 * DAY) });
+      const goneRevoked = certificate({ spiffeId: gone, status: 'revoked', revokedAt: T0, revocationReason: 'unspecified' });
+      for (const record of [apiOld, apiNew, apiRevoked, webExpired, goneRevoked]) await store.insertCertificate(record, audit());
+
+      const newest = await store.newestCertificatePerIdentity();
+      expect(newest).toEqual([
+        { spiffeId: api, kind: 'workload', serial: apiNew.serial, notBefore: apiNew.notBefore, notAfter: apiNew.notAfter },
+        { spiffeId: web, kind: 'admin', serial: webExpired.serial, notBefore: webExpired.notBefore, notAfter: webExpired.notAfter },
+      ]);
+    });
+
+    it('is empty on an empty store', async () => {
+      const store = await backend.open();
+      expect(await store.newestCertificatePerIdentity()).toEqual([]);
+    });
+  });
+
+  it('tells error listeners about operations that fail with ERR_STORE, and only those', async () => {
+    const store = await storeWithIssuer(backend);
+    const seen: string[] = [];
+    const stop = store.onError((operation, error) => seen.push(`${operation}:${(error as { code?: string }).code ?? ''}`));
+    const duplicate = certificate();
+    await store.insertCertificate(duplicate, audit());
+    // A coded refusal that is not a store failure is not reported.
+    expect(await errorOf(store.insertCertificate(duplicate, audit()))).toMatchObject({ code: 'ERR_SERIAL_COLLISION' });
+    expect(seen).toEqual([]);
+    await store.close();
+    expect(await errorOf(store.listCertificates({}))).toMatchObject({ code: 'ERR_STORE' });
+    expect(seen).toEqual(['listCertificates:ERR_STORE']);
+    stop();
+    await errorOf(store.listCertificates({}));
+    expect(seen).toHaveLength(1);
+  });
+
   describe('renewal insert', () => {
     it('inserts only while the previous certificate is valid; otherwise writes nothing', async () => {
       const store = await backend.open();

@@ -7,6 +7,9 @@ import { fastify, LogController, type FastifyInstance, type FastifyReply, type F
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { ERROR_REGISTRY, TlsmeshError, isTlsmeshError } from '../../errors.js';
 import type { Logger } from '../../observe/logger.js';
+import type { CaMetrics } from '../../observe/metrics.js';
+import { reasonForVerifyError, type RefusalReason } from '../../observe/tls-refusal.js';
+import type { TLSSocket } from 'node:tls';
 import type { CertificateRecord } from '../../store/index.js';
 import { wasAudited, type Authority, type Caller, type IssuedCertificate } from '../authority.js';
 import { certsQuery, enrollBody, parseBody, renewBody, revokeBody, tokenBody } from './schemas.js';
@@ -30,6 +33,10 @@ export interface CaAppOptions {
   bodyLimit?: number;
   /** SPIFFE IDs allowed on admin routes; defaults to the CA's admin ID. */
   adminIds?: readonly string[];
+  /** Served at GET /metrics to the callers in `metricsIds`. */
+  metrics?: CaMetrics;
+  /** SPIFFE IDs that may scrape /metrics; defaults to the admin IDs. */
+  metricsIds?: readonly string[];
 }
 
 /** Audit action of each route, for refusals that happen before the Authority is reached. */
@@ -40,6 +47,7 @@ const ROUTE_ACTIONS: Readonly<Record<string, string>> = {
   '/v1/certs': 'certs.list',
   '/v1/revoke': 'revoke',
   '/v1/status': 'status',
+  '/metrics': 'metrics',
 };
 
 const issuedJson = (issued: IssuedCertificate): Record<string, unknown> => ({
@@ -78,6 +86,33 @@ function toTlsmeshError(error: unknown): TlsmeshError {
     return new TlsmeshError('ERR_BAD_REQUEST', `invalid request: ${message}`, { cause: error });
   }
   return new TlsmeshError('ERR_INTERNAL', 'internal error while handling the request', { cause: error });
+}
+
+/**
+ * The CA finishes every handshake (enrolment needs no certificate) and refuses callers of the
+ * routes that need one here: these refusals are its refused handshakes, by the same reasons the
+ * SDK's servers use.
+ */
+function peerRefusalReason(error: TlsmeshError, request: FastifyRequest, now: Date): RefusalReason | null {
+  switch (error.code) {
+    case 'ERR_CLIENT_CERT_REQUIRED':
+      return 'no-certificate';
+    case 'ERR_CLIENT_CERT_REJECTED': {
+      const socket = request.raw.socket as TLSSocket;
+      if (socket.authorizationError) return reasonForVerifyError(String(socket.authorizationError));
+      // TLS verified it, but by the CA's clock it is outside its validity (authority.authenticate).
+      const validFrom = socket.getPeerX509Certificate()?.validFrom;
+      return validFrom !== undefined && new Date(validFrom).getTime() > now.getTime() ? 'not-yet-valid' : 'expired';
+    }
+    case 'ERR_CERT_REVOKED':
+      return 'revoked';
+    case 'ERR_CERT_UNKNOWN':
+      return 'unknown-ca';
+    case 'ERR_FORBIDDEN':
+      return 'identity-not-allowed';
+    default:
+      return null;
+  }
 }
 
 export function buildCaApp(options: CaAppOptions): FastifyInstance {
@@ -129,6 +164,8 @@ export function buildCaApp(options: CaAppOptions): FastifyInstance {
 
   app.setErrorHandler(async (error, request, reply) => {
     const coded = toTlsmeshError(error);
+    const refusal = peerRefusalReason(coded, request, authority.clock());
+    if (refusal !== null) options.metrics?.refused('https', refusal);
     if (coded.status >= 500) request.log.error({ err: error, code: coded.code }, 'request failed');
     else request.log.info({ code: coded.code, reason: coded.message, peer: peerAddress(request) }, 'request refused');
     const action = ROUTE_ACTIONS[request.routeOptions.url ?? ''] ?? null;
@@ -215,6 +252,20 @@ export function buildCaApp(options: CaAppOptions): FastifyInstance {
       lifetimes: authority.lifetimes,
     };
   });
+
+  // Prometheus scrapes over mTLS with a certificate whose SPIFFE ID is allowed: the metrics name
+  // every identity and its expiry. Refusals are audited; successful scrapes are not (every 15 s).
+  const metrics = options.metrics;
+  if (metrics !== undefined) {
+    const scrapers = new Set(options.metricsIds ?? adminIds);
+    app.get('/metrics', async (request, reply) => {
+      const { record, caller } = await authenticated(request, 'metrics');
+      if (!scrapers.has(record.spiffeId)) {
+        throw await authority.auditRefusal('metrics', caller, new TlsmeshError('ERR_FORBIDDEN', `${record.spiffeId} may not read the metrics (metrics.allowIds in ca.yaml)`));
+      }
+      return reply.type(metrics.contentType).send(await metrics.exposition());
+    });
+  }
 
   app.get('/healthz', () => Promise.resolve({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
