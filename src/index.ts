@@ -6,3 +6,6 @@ export { ERROR_REGISTRY, isTlsmeshError, TlsmeshError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { createLogger, REDACTED_PATHS } from './observe/logger.js';
 export type { Logger, LoggerOptions } from './observe/logger.js';
+export { AgentMetrics, CaMetrics, Registry, SdkMetrics, sdkMetrics, TlsmeshMetrics } from './observe/metrics.js';
+export type { CertificateState, CrlState, MetricSources, MetricsComponent, OperationResult, Transport } from './observe/metrics.js';
+export type { RefusalReason } from './observe/tls-refusal.js';

@@ -22,6 +22,8 @@ import { createHash } from 'node:crypto';
 import { CaClient, enrollWithToken, renewCredentials, tokenRequest, type IssuedResponse } from '../client/index.js';
 import { isTlsmeshError, TlsmeshError, type ErrorCode } from '../errors.js';
 import { createLogger, type Logger } from '../observe/logger.js';
+import type { AgentMetrics } from '../observe/metrics.js';
+import { changesBetween, identityMetricSources } from '../sdk/identity-metrics.js';
 import { parseSpiffeId, type KeyType } from '../pki/index.js';
 import type { Identity } from '../sdk/identity.js';
 import type { CrlFeed } from '../sdk/sources/crl-feed.js';
@@ -71,6 +73,8 @@ export interface AgentOptions {
   random?: (() => number) | undefined;
   /** File system calls for writes (tests inject failures). */
   fs?: DirectoryFs | undefined;
+  /** Where renewals, reloads, rotations and the certificate's expiry are counted (served at the health endpoint's /metrics). */
+  metrics?: AgentMetrics | undefined;
 }
 
 export interface AgentCounters {
@@ -167,6 +171,7 @@ const needsOperator = (error: Error): boolean => isTlsmeshError(error) && error.
 
 class AgentRuntime implements Agent {
   readonly #options: AgentOptions;
+  readonly #removeMetricSources: (() => void) | undefined;
   readonly #once: boolean;
   readonly #log: Logger;
   readonly #clock: () => number;
@@ -232,6 +237,8 @@ class AgentRuntime implements Agent {
     this.#tolerance = options.clockSkewToleranceMs ?? DEFAULT_CLOCK_SKEW_TOLERANCE_MS;
     this.#fs = options.fs ?? NODE_FS;
     this.#crlEnabled = options.crl !== false;
+    // Removed in stop(): the gauges read whatever set is on disk when scraped.
+    this.#removeMetricSources = options.metrics?.addSources(identityMetricSources({ current: () => this.#onDisk?.identity }, () => this.#crl?.view ?? undefined));
     this.#ready = new Promise<AgentStatus>((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -278,6 +285,7 @@ class AgentRuntime implements Agent {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#removeMetricSources?.();
     this.#timers.clearTimeout(this.#timer);
     this.#timers.clearTimeout(this.#expiryTimer);
     this.#timerAt = undefined;
@@ -428,7 +436,7 @@ class AgentRuntime implements Agent {
     if (!this.#isReady) {
       this.#isReady = true;
       const reused = this.#counters.writes === 0;
-      this.#log.info({ event: 'agent.ready', serial: identity.serial, spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString(), nextRenewalAt: new Date(at).toISOString(), reused }, `credentials for ${identity.spiffeId} ready in ${this.#options.outDir}`);
+      this.#log.info({ event: 'agent.ready', serial: identity.serial, spiffe_id: identity.spiffeId, notAfter: identity.notAfter.toISOString(), nextRenewalAt: new Date(at).toISOString(), reused }, `credentials for ${identity.spiffeId} ready in ${this.#options.outDir}`);
       this.#emit({ type: 'ready', serial: identity.serial, reused });
       this.#resolveReady(this.status());
     }
@@ -438,7 +446,10 @@ class AgentRuntime implements Agent {
 
   #afterFailure(error: Error, step: AgentStep): void {
     this.#noteError(error);
-    if (step === 'enrol' || step === 'renew') this.#counters.renewalFailures += 1;
+    if (step === 'enrol' || step === 'renew') {
+      this.#counters.renewalFailures += 1;
+      this.#options.metrics?.renewals.inc({ result: 'error' });
+    }
     if (!this.#established && needsOperator(error)) {
       this.#fatal(error, step);
       return;
@@ -579,10 +590,12 @@ class AgentRuntime implements Agent {
     }
     if (obtained.via === 'enrol') this.#counters.enrolments += 1;
     else this.#counters.renewals += 1;
+    this.#options.metrics?.renewals.inc({ result: 'ok' });
+    this.#options.metrics?.lastRenewalSuccess.set(this.#clock() / 1000);
     this.#forceRenew = false;
     this.#desired = set;
     this.#reasons.add(obtained.via === 'enrol' ? 'enrolled' : 'renewed');
-    this.#log.info({ event: obtained.via === 'enrol' ? 'agent.enrolled' : 'agent.renewed', serial: identity.serial, spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString() }, `${obtained.via === 'enrol' ? 'enrolled' : 'renewed'}: ${identity.spiffeId}, serial ${identity.serial}, valid until ${identity.notAfter.toISOString()}`);
+    this.#log.info({ event: obtained.via === 'enrol' ? 'agent.enrolled' : 'agent.renewed', serial: identity.serial, spiffe_id: identity.spiffeId, notAfter: identity.notAfter.toISOString() }, `${obtained.via === 'enrol' ? 'enrolled' : 'renewed'}: ${identity.spiffeId}, serial ${identity.serial}, valid until ${identity.notAfter.toISOString()}`);
   }
 
   /** A certificate became current: new jitter, the expiry alarm, revocation state. */
@@ -610,7 +623,7 @@ class AgentRuntime implements Agent {
       this.#counters.expirations += 1;
       const error = new TlsmeshError('ERR_CLIENT_CERT_REJECTED', `the certificate for ${identity.spiffeId} (serial ${identity.serial}) expired at ${identity.notAfter.toISOString()} without being renewed: workloads using ${this.#options.outDir} now fail their handshakes; a new enrolment token is needed (${this.#tokenHint()}) unless the CA renews it`);
       this.#noteError(error);
-      this.#log.error({ event: 'agent.expired', serial: identity.serial, spiffeId: identity.spiffeId, notAfter: identity.notAfter.toISOString(), code: error.code }, error.message);
+      this.#log.error({ event: 'agent.expired', serial: identity.serial, spiffe_id: identity.spiffeId, notAfter: identity.notAfter.toISOString(), code: error.code }, error.message);
       this.#emit({ type: 'expired', serial: identity.serial, notAfter: identity.notAfter });
       this.#scheduleAt(this.#now()); // one more try at once: a token may be waiting
     }, Math.min(wait, MAX_TIMER_MS));
@@ -622,7 +635,7 @@ class AgentRuntime implements Agent {
     if (revoked && !this.#revoked && onDisk) {
       const error = new TlsmeshError('ERR_CERT_REVOKED', `the certificate for ${onDisk.identity.spiffeId} (serial ${onDisk.identity.serial}) has been revoked: a new enrolment token is needed (${this.#tokenHint()})`);
       this.#noteError(error);
-      this.#log.error({ event: 'agent.revoked', serial: onDisk.identity.serial, spiffeId: onDisk.identity.spiffeId, code: error.code }, error.message);
+      this.#log.error({ event: 'agent.revoked', serial: onDisk.identity.serial, spiffe_id: onDisk.identity.spiffeId, code: error.code }, error.message);
       this.#emit({ type: 'revoked', serial: onDisk.identity.serial });
     }
     this.#revoked = revoked;
@@ -658,6 +671,7 @@ class AgentRuntime implements Agent {
       this.#newCertificate(identity, previousSerial);
       this.#recomputeRevoked();
       if (desired.bundlePem !== previous?.set.bundlePem) this.#followNewTrust();
+      if (previous !== undefined) for (const what of changesBetween(previous.identity, identity)) this.#options.metrics?.rotated(what);
       this.#log.info({ event: 'agent.written', version, serial: identity.serial, reasons }, `wrote ${this.#options.outDir} (${reasons.join(', ')})`);
       this.#emit({ type: 'written', version, serial: identity.serial, reasons });
       await this.#runHooks(identity, reasons);
@@ -670,6 +684,7 @@ class AgentRuntime implements Agent {
   async #runHooks(identity: Identity, reasons: string[]): Promise<void> {
     for (const hook of this.#options.reload ?? []) {
       const outcome = await runReloadHook(hook, { dir: this.#options.outDir, spiffeId: identity.spiffeId, serial: identity.serial, notAfter: identity.notAfter, reasons });
+      this.#options.metrics?.reloads.inc({ result: outcome.ok ? 'ok' : 'error' });
       if (outcome.ok) {
         this.#counters.reloads += 1;
         this.#log.info({ event: 'agent.reloaded', hook: outcome.hook, detail: outcome.detail }, `reload: ${outcome.hook}: ${outcome.detail}`);

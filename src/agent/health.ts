@@ -16,6 +16,7 @@ import { TlsmeshError } from '../errors.js';
 import { canonicalIp } from '../pki/index.js';
 import type { AgentStatus } from './agent.js';
 import { healthHttpStatus } from './schedule.js';
+import type { TlsmeshMetrics } from '../observe/metrics.js';
 
 export interface HealthListen {
   host: string;
@@ -25,6 +26,8 @@ export interface HealthListen {
 export interface HealthServerOptions extends HealthListen {
   /** Listen on an address other than loopback (default false: refused). */
   allowNonLoopback?: boolean | undefined;
+  /** Served at GET /metrics (Prometheus text format) beside /healthz. */
+  metrics?: TlsmeshMetrics | undefined;
 }
 
 export interface HealthServer {
@@ -58,14 +61,25 @@ export async function startHealthServer(source: { status(): AgentStatus }, optio
     );
   }
   // tlsmesh-audit-ignore node/plaintext-server: /healthz only, loopback unless --health-listen-any (see the top of this file)
+  const metrics = options.metrics;
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    if (path !== '/healthz') {
-      response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found: GET /healthz"}\n');
+    if (path !== '/healthz' && (path !== '/metrics' || metrics === undefined)) {
+      response.writeHead(404, { 'content-type': 'application/json' }).end(`{"error":"not found: GET /healthz${metrics ? ' or /metrics' : ''}"}\n`);
       return;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json' }).end('{"error":"method not allowed"}\n');
+      return;
+    }
+    if (path === '/metrics') {
+      metrics!.exposition().then(
+        (text) => {
+          response.writeHead(200, { 'content-type': metrics!.contentType, 'cache-control': 'no-store' });
+          response.end(request.method === 'HEAD' ? undefined : text);
+        },
+        () => response.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"metrics unavailable"}\n'),
+      );
       return;
     }
     const status = source.status();

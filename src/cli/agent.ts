@@ -1,4 +1,5 @@
 /** `tlsmesh agent`: keep a workload's key, certificate, bundle and CRLs fresh on disk, and tell it to reload. */
+import { AgentMetrics } from '../observe/metrics.js';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import {
@@ -72,10 +73,13 @@ async function runDaemon(config: AgentConfig, options: AgentOptions): Promise<un
   const started: { agent?: Agent } = {};
   // Before the agent starts, so that a bad address costs no token; requests are served only after
   // this function's next line has run (the continuation of an await precedes any I/O callback).
-  const health: HealthServer | undefined = config.health ? await startHealthServer({ status: () => started.agent!.status() }, config.health) : undefined;
-  const agent = startAgent(options);
+  // One registry for the process: the agent's renewals and certificate, and Node's own figures.
+  const metrics = new AgentMetrics();
+  metrics.collectProcessMetrics();
+  const health: HealthServer | undefined = config.health ? await startHealthServer({ status: () => started.agent!.status() }, { ...config.health, metrics }) : undefined;
+  const agent = startAgent({ ...options, metrics });
   started.agent = agent;
-  if (health) options.logger?.info({ event: 'agent.health_listening', url: `${health.url}/healthz` }, `health endpoint: GET ${health.url}/healthz`);
+  if (health) options.logger?.info({ event: 'agent.health_listening', url: `${health.url}/healthz` }, `health endpoint: GET ${health.url}/healthz, metrics: GET ${health.url}/metrics`);
   // The agent's timers do not hold the process open (many agents can share one); this does.
   const keepAlive = setInterval(() => undefined, 1 << 30);
   const stopSignals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
@@ -113,7 +117,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--pid-file <file>', 'file holding the pid to signal')
     .option('--reload-url <url>', 'after each write, POST to this URL')
     .option('--reload-timeout <duration>', 'timeout of the --reload-url call (default 10s)')
-    .option('--health-listen <host:port>', `serve GET /healthz here (loopback only unless --health-listen-any; or ${AGENT_ENV.healthListen})`)
+    .option('--health-listen <host:port>', `serve GET /healthz and /metrics here (loopback only unless --health-listen-any; or ${AGENT_ENV.healthListen})`)
     .option('--health-listen-any', 'allow --health-listen on a non-loopback address (plain HTTP: firewall it)')
     .option('--no-watch', "poll the CA's bundle and CRLs (with ETags) instead of following its streams")
     .option('--poll-interval <duration>', 'bundle and CRL poll interval (default 30s)')

@@ -1,4 +1,5 @@
 /** `tlsmesh ca init|serve|status|rotate` */
+import { CaMetrics } from '../observe/metrics.js';
 import type { Command } from 'commander';
 import { readCaFile, readPassphrase, resolveCaConfig } from '../ca/config.js';
 import { initDataDir } from '../ca/data-dir.js';
@@ -100,7 +101,10 @@ export function registerCaCommands(program: Command): void {
     .action(async (flags: ServeFlags) => {
       const dataDir = dataDirOf(flags);
       const config = resolveCaConfig(dataDir, await readCaFile(dataDir), { store: flags.store, listen: flags.listen, publicUrl: flags.publicUrl });
-      const running = await startCa({ config, passphrase: await readPassphrase(flags.passphraseFile) });
+      // The whole process is the CA: its /metrics also carries Node's own (CPU, memory, event loop).
+      const metrics = new CaMetrics();
+      metrics.collectProcessMetrics();
+      const running = await startCa({ config, passphrase: await readPassphrase(flags.passphraseFile), metrics });
       process.stderr.write(`tlsmesh CA for ${config.trustDomain} serving at ${running.url} (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => resolve();

@@ -66,11 +66,15 @@ export class TlsmeshMetrics {
     };
     const crls = (): CrlState[] => sources.flatMap((source) => source.crls?.() ?? []);
 
-    // Both certificate gauges come from one read of the sources per scrape: prom-client collects
-    // metrics concurrently, and the CA's source is a store query.
+    // Both certificate gauges share one read of the sources per scrape (the CA's is a store
+    // query): prom-client starts every metric's collect() in one synchronous pass, so a read
+    // shared until the next microtask is shared by exactly that scrape, and never reused later.
     let pending: Promise<CertificateState[]> | undefined;
     const certificatesOnce = (): Promise<CertificateState[]> => {
-      pending ??= certificates().finally(() => setImmediate(() => (pending = undefined)));
+      if (pending === undefined) {
+        pending = certificates();
+        queueMicrotask(() => (pending = undefined));
+      }
       return pending;
     };
     const certificateGauge = (name: string, help: string, field: 'notBefore' | 'notAfter'): Gauge<'spiffe_id' | 'kind'> =>

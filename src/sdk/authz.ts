@@ -8,6 +8,7 @@ import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastif
 import { ERROR_REGISTRY } from '../errors.js';
 import { peerIdentity, type PeerCarrier, type PeerIdentity } from './peer.js';
 import { spiffeMatcher, type CompiledMatcher, type SpiffeMatchers } from './spiffe-matcher.js';
+import { sdkMetrics, type SdkMetrics } from '../observe/metrics.js';
 
 export type AuthzDecision =
   | { allowed: true; peer: PeerIdentity }
@@ -36,6 +37,11 @@ export function authorizePeer(carrier: PeerCarrier, allow: SpiffeMatchers | Comp
 export const denialBody = (decision: Extract<AuthzDecision, { allowed: false }>): string =>
   JSON.stringify({ error: { code: decision.code, message: decision.reason } });
 
+export interface AuthzOptions {
+  /** Where denials are counted (`tlsmesh_authz_denied_total`; default: `sdkMetrics()`). */
+  metrics?: SdkMetrics;
+}
+
 /** What the Express/Connect middleware needs of a response (node:http and http2 compat both fit). */
 interface ResponseLike {
   statusCode: number;
@@ -49,14 +55,16 @@ interface ResponseLike {
  * @example
  * app.get('/invoices', requirePeer({ pathPrefix: 'spiffe://example.org/billing' }), listInvoices);
  */
-export function requirePeer(allow: SpiffeMatchers): (request: PeerCarrier, response: ResponseLike, next: (error?: unknown) => void) => void {
+export function requirePeer(allow: SpiffeMatchers, options: AuthzOptions = {}): (request: PeerCarrier, response: ResponseLike, next: (error?: unknown) => void) => void {
   const matcher = spiffeMatcher(allow);
+  const metrics = options.metrics ?? sdkMetrics();
   return (request, response, next) => {
     const decision = authorizePeer(request, matcher);
     if (decision.allowed) {
       next();
       return;
     }
+    metrics.deniedCalls.inc({ transport: 'https' });
     response.statusCode = decision.status;
     response.setHeader('content-type', 'application/json');
     response.end(denialBody(decision));
@@ -70,11 +78,14 @@ export function requirePeer(allow: SpiffeMatchers): (request: PeerCarrier, respo
  * @example
  * app.post('/refunds', { onRequest: fastifyRequirePeer('spiffe://example.org/billing/api') }, refund);
  */
-export function fastifyRequirePeer(allow: SpiffeMatchers): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+export function fastifyRequirePeer(allow: SpiffeMatchers, options: AuthzOptions = {}): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const matcher = spiffeMatcher(allow);
+  const metrics = options.metrics ?? sdkMetrics();
   return async (request, reply) => {
     const decision = authorizePeer(request, matcher);
-    if (!decision.allowed) await reply.code(decision.status).type('application/json').send(denialBody(decision));
+    if (decision.allowed) return;
+    metrics.deniedCalls.inc({ transport: 'https' });
+    await reply.code(decision.status).type('application/json').send(denialBody(decision));
   };
 }
 

@@ -35,7 +35,7 @@ export function createMtlsHttp2Server(
   options: MtlsHttp2ServerOptions = {},
   onRequest?: (request: Http2ServerRequest, response: Http2ServerResponse) => void,
 ): Http2SecureServer {
-  const guard = createServerGuard(source, options);
+  const guard = createServerGuard(source, options, 'http2');
   const server = createSecureServer({ ...options.http2, ...guard.initialOptions, allowHTTP1: false });
   guard.attach(server);
 

@@ -124,7 +124,7 @@ export type { PeerCarrier, PeerIdentity } from './peer.js';
  * @example app.post('/refunds', requirePeer({ pathPrefix: 'spiffe://example.org/billing' }), refund);
  */
 export { authorizePeer, denialBody, fastifyRequirePeer, requirePeer, tlsmeshFastify } from './authz.js';
-export type { AuthzDecision, TlsmeshFastifyOptions } from './authz.js';
+export type { AuthzDecision, AuthzOptions, TlsmeshFastifyOptions } from './authz.js';
 
 // ---- Permissive mode (migration only) ----------------------------------------------------------
 
@@ -140,3 +140,13 @@ export type { InsecureCaller, PermissiveCaller, PermissiveHttpsServer, Permissiv
 /** What the first byte of a connection says, and connection counts by caller address. @example classifyFirstByte(0x16) === 'tls' */
 export { classifyFirstByte } from './permissive-callers.js';
 export type { CallerCounts, CallerMode, FirstByteKind } from './permissive-callers.js';
+
+/**
+ * Prometheus metrics of the SDK's servers (refused handshakes by reason, rotations, the identity's
+ * expiry, CRL age, permissive-mode plaintext callers, authorization denials): one registry per
+ * process unless a server is given its own `metrics`. Serve it next to your own metrics.
+ *
+ * @example
+ * app.get('/metrics', async (_req, res) => res.type(sdkMetrics().contentType).send(await sdkMetrics().exposition()));
+ */
+export { SdkMetrics, sdkMetrics } from '../observe/metrics.js';

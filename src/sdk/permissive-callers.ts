@@ -58,8 +58,8 @@ export class CallerTable {
     this.#max = max;
   }
 
-  /** Counts one connection from `address` in `mode` at time `now` (ms). */
-  record(address: string, mode: CallerMode, now: number): void {
+  /** Counts one connection from `address` in `mode` at time `now` (ms); true when it is the address's first in that mode. */
+  record(address: string, mode: CallerMode, now: number): boolean {
     let row = this.#rows.get(address);
     if (row) {
       this.#rows.delete(address); // re-inserted below: the Map's order is the order of last use
@@ -74,6 +74,7 @@ export class CallerTable {
     row[mode] += 1;
     row.lastSeen = now;
     this.#rows.set(address, row);
+    return row[mode] === 1;
   }
 
   /** Addresses forgotten because the table was full. */

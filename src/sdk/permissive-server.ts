@@ -18,6 +18,7 @@ import type { IdentitySource } from './identity-source.js';
 import { CallerTable, classifyFirstByte, type CallerCounts, type CallerMode } from './permissive-callers.js';
 import { reasonForVerifyError, requestRefusalBody, type RefusalReason } from './refusal.js';
 import { sdkLogger } from './report.js';
+import { sdkMetrics, type SdkMetrics } from '../observe/metrics.js';
 import { createServerGuard, DEFAULT_MAX_CONNECTION_AGE_MS, refinedReason } from './server-guard.js';
 import { peerSpiffeId } from './spiffe-matcher.js';
 
@@ -111,6 +112,7 @@ export class PermissiveHttpsServer extends NetServer {
   readonly #logger: Logger;
   readonly #options: PermissiveHttpsServerOptions;
   readonly #clock: () => number;
+  readonly #metrics: SdkMetrics;
   readonly #firstByteTimeoutMs: number;
   readonly #callers: CallerTable;
   readonly #counts = { plaintext: 0, unauthenticated: 0, mtls: 0, refused: 0, dropped: 0 };
@@ -126,6 +128,7 @@ export class PermissiveHttpsServer extends NetServer {
     this.#options = options;
     this.#logger = sdkLogger(options.logger);
     this.#clock = options.clock ?? Date.now;
+    this.#metrics = options.metrics ?? sdkMetrics();
     this.#firstByteTimeoutMs = options.firstByteTimeoutMs ?? DEFAULT_FIRST_BYTE_TIMEOUT_MS;
     this.#callers = new CallerTable(options.maxTrackedCallers ?? DEFAULT_MAX_TRACKED_CALLERS);
 
@@ -289,8 +292,9 @@ export class PermissiveHttpsServer extends NetServer {
   #admit(socket: Socket, caller: PermissiveCaller): void {
     callerOf.set(socket, caller);
     this.#counts[caller.mode] += 1;
-    this.#callers.record(caller.address, caller.mode, this.#clock());
+    const firstInMode = this.#callers.record(caller.address, caller.mode, this.#clock());
     if (caller.mode === 'mtls') return;
+    if (firstInMode) this.#metrics.insecureCallers.inc({ transport: 'https', mode: caller.mode });
     const message =
       caller.mode === 'plaintext'
         ? `plaintext caller ${caller.peer} served (permissive mode)`
@@ -307,6 +311,7 @@ export class PermissiveHttpsServer extends NetServer {
     const caller = permissiveCaller(request.socket);
     if (caller) {
       this.#requests[caller.mode] += 1;
+      if (caller.mode === 'plaintext') this.#metrics.plaintextRequests.inc({ transport: 'https' });
       if (caller.mode !== 'mtls') {
         // The path without its query string: queries may carry secrets.
         const path = (request.url ?? '').split('?', 1)[0];

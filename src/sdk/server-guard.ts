@@ -22,6 +22,8 @@ import type { IdentitySource } from './identity-source.js';
 import { peerIdentity, recordPeer, type PeerIdentity } from './peer.js';
 import { reasonForHandshakeError, reasonForVerifyError, type Refusal, type RefusalReason } from './refusal.js';
 import { sdkLogger } from './report.js';
+import { changesBetween, identityMetricSources } from './identity-metrics.js';
+import { sdkMetrics, type SdkMetrics, type Transport } from '../observe/metrics.js';
 import { peerSpiffeId, spiffeMatcher, type CompiledMatcher, type SpiffeMatchers } from './spiffe-matcher.js';
 import { serverTlsOptions, TicketKeys, type ServerTlsOptions, type StaleCrlPolicy } from './tls-options.js';
 
@@ -39,6 +41,8 @@ export interface MtlsServerOptions {
   staleCrl?: StaleCrlPolicy;
   /** Called once each time the CRL goes stale, after the error is logged (wire it to an alert). */
   onCrlStale?: (nextUpdate: Date) => void;
+  /** Where refusals, rotations and the identity's expiry are counted (default: `sdkMetrics()`). */
+  metrics?: SdkMetrics;
 }
 
 export const DEFAULT_MAX_CONNECTION_AGE_MS = 60 * 60_000;
@@ -70,8 +74,9 @@ export interface ServerGuard {
   readonly logger: Logger;
 }
 
-export function createServerGuard(source: IdentitySource, options: MtlsServerOptions): ServerGuard {
+export function createServerGuard(source: IdentitySource, options: MtlsServerOptions, transport: Transport = 'https'): ServerGuard {
   const logger = sdkLogger(options.logger);
+  const metrics = options.metrics ?? sdkMetrics();
   const clock = options.clock ?? Date.now;
   const maxAgeMs = options.maxConnectionAgeMs ?? DEFAULT_MAX_CONNECTION_AGE_MS;
   const allowed = options.allow === undefined ? undefined : spiffeMatcher(options.allow);
@@ -97,7 +102,11 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
 
   const refuse = (socket: TLSSocket, reason: RefusalReason, detail: string, spiffeId?: string): Refusal => {
     const refusal: Refusal = { reason, peer: peerAddress(socket), detail, ...(spiffeId !== undefined ? { spiffeId } : {}) };
-    logger.warn({ event: 'mtls.refused', ...refusal }, `refused ${refusal.peer}: ${reason} (${detail})`);
+    logger.warn(
+      { event: 'mtls.refused', reason, peer: refusal.peer, detail, ...(spiffeId !== undefined ? { spiffe_id: spiffeId } : {}) },
+      `refused ${refusal.peer}: ${reason} (${detail})`,
+    );
+    metrics.refused(transport, reason);
     options.onRefusal?.(refusal);
     return refusal;
   };
@@ -218,12 +227,14 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
     };
 
     let applied = source.current();
+    const removeSources = metrics.addSources(identityMetricSources(source));
     const unsubscribe = source.subscribe((identity) => {
       if (!apply(identity)) return;
+      for (const what of changesBetween(applied, identity)) metrics.rotated(what);
       if (identity.sameCredentialsAs(applied)) {
         logger.info({ event: 'mtls.crl_updated', entries: identity.revokedCount, nextUpdate: identity.crlNextUpdate?.toISOString() }, 'CRL updated');
       } else {
-        logger.info({ event: 'mtls.identity_updated', spiffeId: identity.spiffeId, serial: identity.serial, notAfter: identity.notAfter.toISOString() }, 'serving a new identity');
+        logger.info({ event: 'mtls.identity_updated', spiffe_id: identity.spiffeId, serial: identity.serial, notAfter: identity.notAfter.toISOString() }, 'serving a new identity');
       }
       applied = identity;
       watchCrlExpiry(identity);
@@ -232,6 +243,7 @@ export function createServerGuard(source: IdentitySource, options: MtlsServerOpt
     watchCrlExpiry(applied);
     server.once('close', () => {
       unsubscribe();
+      removeSources();
       clearTimeout(staleTimer);
     });
   };

@@ -256,7 +256,7 @@ describe('mutual TLS callers', () => {
     });
     expect(outcome).not.toMatch(/^answered/);
     const line = await s.log.next((l) => l.event === 'mtls.refused');
-    expect(line).toMatchObject({ level: 40, reason: 'identity-not-allowed', spiffeId: CLIENT_ID, peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) as unknown });
+    expect(line).toMatchObject({ level: 40, reason: 'identity-not-allowed', spiffe_id: CLIENT_ID, peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) as unknown });
     expect(s.server.permissiveStats).toMatchObject({ refused: 1, mtls: 0, unauthenticated: 0 });
     expect(s.handled).toBe(0);
     expect(s.insecure).toEqual([]);

@@ -3,6 +3,7 @@
  * grpc-js server interceptor: allow-lists per method, per service, and a default.
  */
 import type { PeerCertificate } from 'node:tls';
+import { sdkMetrics, type SdkMetrics } from '../../observe/metrics.js';
 import {
   type Metadata,
   ResponderBuilder,
@@ -21,8 +22,10 @@ export interface GrpcAuthzPolicy {
   readonly services?: Readonly<Record<string, SpiffeMatchers>>;
   /** For methods with no method or service rule. Omitted: those methods are denied to everyone. */
   readonly default?: SpiffeMatchers;
-  /** Told about every denial, for logs and metrics. */
+  /** Told about every denial, for logs. */
   readonly onDeny?: (denial: GrpcDenial) => void;
+  /** Where denials are counted (`tlsmesh_authz_denied_total{transport="grpc"}`; default: `sdkMetrics()`). */
+  readonly metrics?: SdkMetrics;
 }
 
 export interface GrpcDenial {
@@ -47,6 +50,7 @@ export interface GrpcDenial {
  */
 export function grpcAuthzInterceptor(policy: GrpcAuthzPolicy): ServerInterceptor {
   const rules = compilePolicy(policy);
+  const metrics = policy.metrics ?? sdkMetrics();
   return (method, call) => {
     const path = method.path;
     const listener = new ServerListenerBuilder()
@@ -61,6 +65,7 @@ export function grpcAuthzInterceptor(policy: GrpcAuthzPolicy): ServerInterceptor
           'problem' in caller
             ? `${caller.problem}: ${path} needs a caller with a SPIFFE ID`
             : `${caller.id} is not allowed to call ${path}`;
+        metrics.deniedCalls.inc({ transport: 'grpc' });
         policy.onDeny?.({ method: path, spiffeId: 'id' in caller ? caller.id : undefined, reason, peer: call.getPeer() });
         // Not calling next() keeps the handler from ever running.
         call.sendStatus({ code: status.PERMISSION_DENIED, details: reason });

@@ -6,13 +6,17 @@
  */
 import { type Metadata, ResponderBuilder, ServerInterceptingCall, type ServerInterceptor, ServerListenerBuilder, status } from '@grpc/grpc-js';
 import type { GrpcIdentitySource } from './provider.js';
+import { sdkMetrics, type SdkMetrics } from '../../observe/metrics.js';
 
 export interface GrpcRevocationOptions {
   /** Told about every call refused because its client is revoked. */
   onRevokedCall?: (refusal: { method: string; serial: string; peer: string }) => void;
+  /** Where refused calls are counted (reason `revoked`, transport `grpc`; default: `sdkMetrics()`). */
+  metrics?: SdkMetrics;
 }
 
 export function grpcRevocationInterceptor(source: GrpcIdentitySource, options: GrpcRevocationOptions = {}): ServerInterceptor {
+  const metrics = options.metrics ?? sdkMetrics();
   return (method, call) => {
     const listener = new ServerListenerBuilder()
       .withOnReceiveMetadata((metadata: Metadata, next: (metadata: Metadata) => void) => {
@@ -28,6 +32,7 @@ export function grpcRevocationInterceptor(source: GrpcIdentitySource, options: G
           next(metadata);
           return;
         }
+        metrics.refused('grpc', 'revoked');
         options.onRevokedCall?.({ method: method.path, serial: serial.toLowerCase(), peer: call.getPeer() });
         // Not calling next() keeps every later interceptor and the handler from running.
         call.sendStatus({ code: status.PERMISSION_DENIED, details: `the client certificate (serial ${serial.toLowerCase()}) is revoked` });
