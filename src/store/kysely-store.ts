@@ -277,6 +277,7 @@ export class KyselyStore implements Store {
         const at = toEpochMs(filter.validAt);
         query = query.where('not_before', '<=', at).where('not_after', '>=', at);
       }
+      if (filter.notAfterFrom !== undefined) query = query.where('not_after', '>=', toEpochMs(filter.notAfterFrom));
       query = query.orderBy('created_at', 'desc').orderBy('serial', 'desc');
       if (filter.limit !== undefined) {
         query = query.limit(filter.limit);

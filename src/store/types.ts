@@ -118,6 +118,8 @@ export interface CertificateFilter {
   issuerKeyId?: string | undefined;
   /** Only certificates whose validity window contains this instant. */
   validAt?: Date | undefined;
+  /** Only certificates whose notAfter is at or after this instant (still valid, or expired since). */
+  notAfterFrom?: Date | undefined;
   limit?: number | undefined;
   offset?: number | undefined;
 }

@@ -374,6 +374,13 @@ describe.each(backends)('Store on $name', async (backend) => {
         expect(serials(await store.listCertificates({ validAt: at(HOUR), status: 'valid' }))).toEqual(['0c', '0a']);
       });
 
+      it('notAfterFrom keeps certificates that expire at or after the instant', async () => {
+        const store = await populated();
+        expect(serials(await store.listCertificates({ notAfterFrom: at(DAY) }))).toEqual(['0e', '0c', '0b', '0a']);
+        expect(serials(await store.listCertificates({ notAfterFrom: at(DAY + 1) }))).toEqual(['0e']);
+        expect(serials(await store.listCertificates({ notAfterFrom: at(-2 * DAY), status: 'valid', kind: 'workload' }))).toEqual(['0e', '0d', '0a']);
+      });
+
       it('pages with limit and offset', async () => {
         const store = await populated();
         expect(serials(await store.listCertificates({ limit: 2 }))).toEqual(['0e', '0d']);
