@@ -6,10 +6,13 @@
 import type { ServerOptions as HttpsServerOptions, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import { createCsr, generateKeyPair } from '../pki/index.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { openStore, type Store } from '../store/index.js';
 import { Authority, type IssuedCertificate } from './authority.js';
+import type { AlertLoop, IntervalTimer } from './alerts/loop.js';
+import { startAlerts } from './alerts/start.js';
 import type { CaConfig } from './config.js';
 import { CrlPublisher } from './crl-publisher.js';
 import { buildCaApp } from './http/app.js';
@@ -27,6 +30,10 @@ export interface StartCaOptions {
   clock?: () => Date;
   /** An already open store (tests); otherwise `config.store` is opened, migrated and closed with the server. */
   store?: Store;
+  /** Where the alert webhooks read counters by name (src/observe/metrics.ts); absent: no counter alerts. */
+  registry?: Registry;
+  /** The alert evaluation timer (tests); setInterval otherwise. */
+  alertTimer?: IntervalTimer;
 }
 
 export interface RunningCa {
@@ -38,6 +45,8 @@ export interface RunningCa {
   crls: CrlPublisher;
   /** The CA's keys; `keys.reload()` applies a rotation step at once (otherwise within the poll interval). */
   keys: LiveKeyring;
+  /** Alert webhooks (ca.yaml `alerts`); null when none is configured. `alerts.evaluateNow()` evaluates at once. */
+  alerts: AlertLoop | null;
   app: FastifyInstance;
   /** Re-issues the CA's TLS certificate now and swaps it in for new handshakes. */
   refreshServerCertificate(): Promise<void>;
@@ -91,6 +100,11 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     const ocsp = new OcspService({ store, keyring, clock, logger, publisher });
     await ocsp.start();
     stopOnFailure.push(() => ocsp.stop());
+    // Alerts run on their own timer and never wait on a receiver, so issuance never waits on them.
+    const alerts = config.alerts === null
+      ? null
+      : await startAlerts({ config: config.alerts, store, crls: publisher, registry: options.registry, clock, logger, externalUrl: config.publicUrl, timer: options.alertTimer });
+    if (alerts) stopOnFailure.push(() => void alerts.stop());
 
     let serverKeyPem = '';
     let serverCertificate: IssuedCertificate;
@@ -169,7 +183,9 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       refreshServerCertificate,
       crls: publisher,
       keys,
+      alerts,
       close: async () => {
+        await alerts?.stop();
         clearInterval(timer);
         clearInterval(keysTimer);
         publisher.stop();
