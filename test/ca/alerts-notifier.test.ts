@@ -33,7 +33,7 @@ interface Receiver {
   close(): Promise<void>;
 }
 
-async function listen(server: Server, protocol: 'http' | 'https', receiver: Omit<Receiver, 'url' | 'close'>): Promise<Receiver> {
+async function listen(server: Server, protocol: 'http' | 'https', receiver: Pick<Receiver, 'messages' | 'replies'>): Promise<Receiver> {
   const held: ServerResponse[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -63,7 +63,7 @@ async function listen(server: Server, protocol: 'http' | 'https', receiver: Omit
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
     },
-  } as Receiver;
+  };
 }
 
 function httpReceiver(): Promise<Receiver> {

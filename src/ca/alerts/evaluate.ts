@@ -167,7 +167,7 @@ export function evaluateAlerts(signals: AlertSignals, now: Date, policy: AlertPo
       labels: { alertname: 'TlsmeshPlaintextSeen', severity: 'warning' },
       annotations: {
         summary: 'Plaintext requests reach a permissive-mode server',
-        description: `${plaintext.increase} plaintext requests in the last ${minutes(policy.plaintextWindowMs)}. Find the callers (the SDK's permissive-callers report) and move them to mTLS before leaving permissive mode.`,
+        description: `${plaintext.increase} plaintext requests in the last ${minutes(policy.plaintextWindowMs)}. Find the callers (the permissive server logs each one) and move them to mTLS before leaving permissive mode.`,
         runbook_url: runbook('TlsmeshPlaintextSeen'),
       },
     });
