@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { TlsmeshError } from '../errors.js';
 import { canonicalDnsName, canonicalIp, validateTrustDomain } from '../pki/index.js';
 import { DEFAULT_LIFETIMES } from './authority.js';
+import { alertsFileSchema, resolveAlertsConfig, type AlertsConfig } from './alerts/config.js';
 import { DEFAULT_CRL_POLICY } from './crl-publisher.js';
 import { parseDuration } from './duration.js';
 
@@ -34,6 +35,8 @@ export const caFileSchema = z.strictObject({
   metrics: z.strictObject({ allowIds: z.array(z.string()).min(1).optional() }).optional(),
   /** SHA-256 (hex) of every root the CA may use; written by `ca init`, updated by rotation. */
   rootFingerprints: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 fingerprint in lowercase hex')).optional(),
+  /** Alert webhooks (docs/alerts.md). */
+  alerts: alertsFileSchema.optional(),
 });
 export type CaFileConfig = z.infer<typeof caFileSchema>;
 
@@ -56,6 +59,8 @@ export interface CaConfig {
   metricsIds: string[] | null;
   /** Null when ca.yaml pins no roots (the CA then warns at start). */
   rootFingerprints: string[] | null;
+  /** Null when no alert webhook is configured. */
+  alerts: AlertsConfig | null;
 }
 
 export interface CaConfigOverrides {
@@ -116,6 +121,7 @@ export function resolveCaConfig(
     adminIds: file.adminIds ?? null,
     metricsIds: file.metrics?.allowIds ?? null,
     rootFingerprints: file.rootFingerprints ?? null,
+    alerts: resolveAlertsConfig(file.alerts, dataDir),
   };
   if (config.leafSeconds < 300) throw new TlsmeshError('ERR_CONFIG', 'lifetimes.leaf must be at least 5m');
   return Object.freeze(config);

@@ -5,6 +5,18 @@
  * const config = resolveCaConfig(dataDir, await readCaFile(dataDir));
  * const ca = await startCa({ config, passphrase: process.env.TLSMESH_CA_PASSPHRASE! });
  */
+export { alertsFileSchema, resolveAlertsConfig } from './alerts/config.js';
+export type { AlertsConfig, AlertsFileConfig, WebhookConfig } from './alerts/config.js';
+export { DEFAULT_ALERT_POLICY, evaluateAlerts } from './alerts/evaluate.js';
+export type { Alert, AlertName, AlertPolicy, AlertSignals, CertificateSignal, CounterSample, CounterSignals, CrlSignal, Severity } from './alerts/evaluate.js';
+export { AlertLoop } from './alerts/loop.js';
+export type { AlertLoopOptions, AlertSink, IntervalTimer } from './alerts/loop.js';
+export { WebhookNotifier } from './alerts/notifier.js';
+export type { Backoff, WebhookNotifierOptions, WebhookTarget } from './alerts/notifier.js';
+export { ALERT_METRICS, createSignalSource } from './alerts/signals.js';
+export type { SignalSource, SignalSourceOptions } from './alerts/signals.js';
+export { alertFingerprint } from './alerts/webhook.js';
+export type { WebhookAlert, WebhookMessage } from './alerts/webhook.js';
 export { Authority, DEFAULT_LIFETIMES } from './authority.js';
 export type { AuthorityOptions, Caller, IssuedCertificate, Lifetimes, TokenRequest } from './authority.js';
 export { CrlPublisher, DEFAULT_CRL_POLICY } from './crl-publisher.js';

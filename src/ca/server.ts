@@ -12,6 +12,9 @@ import { CaMetrics } from '../observe/metrics.js';
 import { reasonForHandshakeError } from '../observe/tls-refusal.js';
 import { openStore, type Store } from '../store/index.js';
 import { Authority, type IssuedCertificate } from './authority.js';
+import type { AlertLoop, IntervalTimer } from './alerts/loop.js';
+import { startAlerts } from './alerts/start.js';
+import { DEFAULT_EXPIRED_LOOKBACK_MS } from './alerts/config.js';
 import type { CaConfig } from './config.js';
 import { CrlPublisher } from './crl-publisher.js';
 import { buildCaApp } from './http/app.js';
@@ -29,8 +32,10 @@ export interface StartCaOptions {
   clock?: () => Date;
   /** An already open store (tests); otherwise `config.store` is opened, migrated and closed with the server. */
   store?: Store;
-  /** Where the CA's metrics go (served at GET /metrics); a new registry by default. */
+  /** Where the CA's metrics go (served at GET /metrics, read by the alert webhooks); a new registry by default. */
   metrics?: CaMetrics;
+  /** The alert evaluation timer (tests); setInterval otherwise. */
+  alertTimer?: IntervalTimer;
 }
 
 export interface RunningCa {
@@ -42,6 +47,8 @@ export interface RunningCa {
   crls: CrlPublisher;
   /** The CA's keys; `keys.reload()` applies a rotation step at once (otherwise within the poll interval). */
   keys: LiveKeyring;
+  /** Alert webhooks (ca.yaml `alerts`); null when none is configured. `alerts.evaluateNow()` evaluates at once. */
+  alerts: AlertLoop | null;
   app: FastifyInstance;
   metrics: CaMetrics;
   /** Re-issues the CA's TLS certificate now and swaps it in for new handshakes. */
@@ -99,7 +106,11 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     });
     teardown.push(
       metrics.addSources({
-        certificates: () => store.newestCertificatePerIdentity(),
+        certificates: () => {
+          const now = clock();
+          const lookbackMs = config.alerts?.expiredLookbackMs ?? DEFAULT_EXPIRED_LOOKBACK_MS;
+          return store.newestCertificatePerIdentity({ at: now, expiredSince: new Date(now.getTime() - lookbackMs) });
+        },
         crls: () =>
           publisher.current().all.map((crl) => ({
             issuer: crl.issuerKeyId,
@@ -115,6 +126,11 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     const ocsp = new OcspService({ store, keyring, clock, logger, publisher });
     await ocsp.start();
     teardown.push(() => ocsp.stop());
+    // Alerts run on their own timer and never wait on a receiver, so issuance never waits on them.
+    const alerts = config.alerts === null
+      ? null
+      : await startAlerts({ config: config.alerts, store, crls: publisher, registry: metrics.registry, clock, logger, externalUrl: config.publicUrl, timer: options.alertTimer });
+    if (alerts) teardown.push(() => void alerts.stop());
 
     let serverKeyPem = '';
     let serverCertificate: IssuedCertificate;
@@ -212,7 +228,9 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       crls: publisher,
       keys,
       metrics,
+      alerts,
       close: async () => {
+        await alerts?.stop();
         clearInterval(timer);
         clearInterval(keysTimer);
         for (const stop of teardown.reverse()) stop();

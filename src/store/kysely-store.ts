@@ -281,6 +281,7 @@ export class KyselyStore implements Store {
         const at = toEpochMs(filter.validAt);
         query = query.where('not_before', '<=', at).where('not_after', '>=', at);
       }
+      if (filter.notAfterFrom !== undefined) query = query.where('not_after', '>=', toEpochMs(filter.notAfterFrom));
       query = query.orderBy('created_at', 'desc').orderBy('serial', 'desc');
       if (filter.limit !== undefined) {
         query = query.limit(filter.limit);
@@ -419,7 +420,9 @@ export class KyselyStore implements Store {
     });
   }
 
-  async newestCertificatePerIdentity(): Promise<IdentityCertificate[]> {
+  async newestCertificatePerIdentity(window: { at?: Date; expiredSince?: Date } = {}): Promise<IdentityCertificate[]> {
+    const startedBy = window.at === undefined ? Number.MAX_SAFE_INTEGER : toEpochMs(window.at);
+    const endedFrom = window.expiredSince === undefined ? 0 : toEpochMs(window.expiredSince);
     return this.#run('newestCertificatePerIdentity', async (db) => {
       // One pass with a window function (SQLite >= 3.25 and PostgreSQL alike); the DER and the
       // JSON columns are not read, so a scrape of thousands of identities stays cheap.
@@ -427,7 +430,7 @@ export class KyselyStore implements Store {
         select spiffe_id, kind, serial, not_before, not_after from (
           select spiffe_id, kind, serial, not_before, not_after,
                  row_number() over (partition by spiffe_id order by not_after desc, serial desc) as newest
-          from certificates where status = 'valid'
+          from certificates where status = 'valid' and not_before <= ${startedBy} and not_after >= ${endedFrom}
         ) ranked where newest = 1 order by spiffe_id`.execute(db);
       return rows.rows.map((row) => ({
         spiffeId: row.spiffe_id,

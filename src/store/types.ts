@@ -118,6 +118,8 @@ export interface CertificateFilter {
   issuerKeyId?: string | undefined;
   /** Only certificates whose validity window contains this instant. */
   validAt?: Date | undefined;
+  /** Only certificates whose notAfter is at or after this instant (still valid, or expired since). */
+  notAfterFrom?: Date | undefined;
   limit?: number | undefined;
   offset?: number | undefined;
 }
@@ -202,10 +204,12 @@ export interface Store {
   latestCrl(issuerKeyId: string): Promise<CrlRecord | null>;
 
   /**
-   * For each SPIFFE ID, its unrevoked certificate with the latest notAfter (expired ones
-   * included: an identity whose newest certificate has expired was not renewed).
+   * For each SPIFFE ID, its unrevoked certificate with the latest notAfter among those that
+   * started by `at` and ended no earlier than `expiredSince` (both optional). Expired ones count:
+   * an identity whose newest certificate has expired was not renewed; `expiredSince` says how long
+   * such an identity is still looked at before it is taken for decommissioned.
    */
-  newestCertificatePerIdentity(): Promise<IdentityCertificate[]>;
+  newestCertificatePerIdentity(window?: { at?: Date; expiredSince?: Date }): Promise<IdentityCertificate[]>;
   /** Calls `listener` for each operation that fails with ERR_STORE; returns the unsubscribe. */
   onError(listener: StoreErrorListener): () => void;
 

@@ -2,7 +2,7 @@
  * A real CA for tests: `initDataDir` + `startCa` on 127.0.0.1 with a free port, on SQLite or a
  * given PostgreSQL database, with its JSON logs captured and a clock tests can move.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { readCaFile, resolveCaConfig } from '../../src/ca/config.js';
 import { initDataDir } from '../../src/ca/data-dir.js';
 import { Authority } from '../../src/ca/authority.js';
-import { startCa, type RunningCa } from '../../src/ca/server.js';
+import { startCa, type RunningCa, type StartCaOptions } from '../../src/ca/server.js';
 import { CaClient } from '../../src/client/ca-client.js';
 import { createLogger } from '../../src/observe/logger.js';
 import { createCsr, generateKeyPair, type KeyType } from '../../src/pki/index.js';
@@ -33,9 +33,11 @@ export interface TestCa {
   close(): Promise<void>;
 }
 
-export async function startTestCa(options: { store?: string } = {}): Promise<TestCa> {
+/** `configYaml` is appended to the ca.yaml `ca init` wrote; `start` adds options to startCa. */
+export async function startTestCa(options: { store?: string; configYaml?: string; start?: Pick<StartCaOptions, 'metrics' | 'alertTimer'> } = {}): Promise<TestCa> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tlsmesh-ca-'));
   await initDataDir({ dataDir, trustDomain: TRUST_DOMAIN, passphrase: PASSPHRASE, listen: '127.0.0.1:0', store: options.store });
+  if (options.configYaml !== undefined) appendFileSync(join(dataDir, 'ca.yaml'), options.configYaml);
   const config = resolveCaConfig(dataDir, await readCaFile(dataDir), {}, {});
   const logs: string[] = [];
   const destination = new Writable({
@@ -50,6 +52,7 @@ export async function startTestCa(options: { store?: string } = {}): Promise<Tes
     passphrase: PASSPHRASE,
     logger: createLogger({ component: 'ca', level: 'debug', destination }),
     clock: () => new Date(Date.now() + state.clockOffsetMs),
+    ...options.start,
   });
   const bundlePem = readFileSync(join(dataDir, 'bundle.pem'), 'utf8');
   const adminDir = join(dataDir, 'admin');

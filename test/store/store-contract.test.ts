@@ -95,6 +95,20 @@ describe.each(backends)('Store on $name', async (backend) => {
       ]);
     });
 
+    it('within a window: started by `at`, ended no earlier than `expiredSince`', async () => {
+      const store = await storeWithIssuer(backend);
+      const api = 'spiffe://example.org/api';
+      const current = certificate({ spiffeId: api, notBefore: at(-HOUR), notAfter: at(23 * HOUR) });
+      // Dated after `at`: not the certificate in use at `at`, so the current one answers.
+      const future = certificate({ spiffeId: api, notBefore: at(HOUR), notAfter: at(25 * HOUR) });
+      const recent = certificate({ spiffeId: 'spiffe://example.org/recent', notBefore: at(-DAY - HOUR), notAfter: at(-HOUR) });
+      const retired = certificate({ spiffeId: 'spiffe://example.org/retired', notBefore: at(-3 * DAY), notAfter: at(-2 * DAY) });
+      for (const record of [current, future, recent, retired]) await store.insertCertificate(record, audit());
+      const newest = await store.newestCertificatePerIdentity({ at: T0, expiredSince: at(-DAY) });
+      expect(newest.map((record) => record.serial)).toEqual([current.serial, recent.serial]);
+      expect((await store.newestCertificatePerIdentity()).map((record) => record.serial)).toEqual([future.serial, recent.serial, retired.serial]);
+    });
+
     it('is empty on an empty store', async () => {
       const store = await backend.open();
       expect(await store.newestCertificatePerIdentity()).toEqual([]);
@@ -416,6 +430,13 @@ describe.each(backends)('Store on $name', async (backend) => {
         expect(serials(await store.listCertificates({ validAt: at(DAY) }))).toEqual(['0c', '0b', '0a']);
         expect(serials(await store.listCertificates({ validAt: at(DAY + 1) }))).toEqual([]);
         expect(serials(await store.listCertificates({ validAt: at(HOUR), status: 'valid' }))).toEqual(['0c', '0a']);
+      });
+
+      it('notAfterFrom keeps certificates that expire at or after the instant', async () => {
+        const store = await populated();
+        expect(serials(await store.listCertificates({ notAfterFrom: at(DAY) }))).toEqual(['0e', '0c', '0b', '0a']);
+        expect(serials(await store.listCertificates({ notAfterFrom: at(DAY + 1) }))).toEqual(['0e']);
+        expect(serials(await store.listCertificates({ notAfterFrom: at(-2 * DAY), status: 'valid', kind: 'workload' }))).toEqual(['0e', '0d', '0a']);
       });
 
       it('pages with limit and offset', async () => {
