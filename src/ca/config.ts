@@ -4,7 +4,7 @@
  * in one place; the result is frozen.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TlsmeshError } from '../errors.js';
@@ -30,6 +30,10 @@ export const caFileSchema = z.strictObject({
   /** CRL publishing: validity (nextUpdate − thisUpdate), re-sign when less than refreshBefore is left, poll for other processes' revocations. */
   crl: z.strictObject({ validity: durationField.optional(), refreshBefore: durationField.optional(), poll: durationField.optional() }).optional(),
   adminIds: z.array(z.string()).optional(),
+  /** The web dashboard at /ui (docs/dashboard.md): admin mTLS always; a read-only token file optionally. */
+  dashboard: z
+    .strictObject({ enabled: z.boolean().optional(), readOnlyTokenFile: z.string().min(1).optional(), sessionLifetime: durationField.optional() })
+    .optional(),
   /** SHA-256 (hex) of every root the CA may use; written by `ca init`, updated by rotation. */
   rootFingerprints: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 fingerprint in lowercase hex')).optional(),
 });
@@ -50,6 +54,8 @@ export interface CaConfig {
   bodyLimitBytes: number;
   crl: { validitySeconds: number; refreshBeforeSeconds: number; pollSeconds: number };
   adminIds: string[] | null;
+  /** The token file path is resolved against dataDir; the token itself is read by startCa, never kept in the config. */
+  dashboard: { enabled: boolean; readOnlyTokenFile: string | null; sessionSeconds: number };
   /** Null when ca.yaml pins no roots (the CA then warns at start). */
   rootFingerprints: string[] | null;
 }
@@ -110,6 +116,7 @@ export function resolveCaConfig(
     bodyLimitBytes: file.bodyLimitBytes ?? 64 * 1024,
     crl: crlSettings(file.crl),
     adminIds: file.adminIds ?? null,
+    dashboard: dashboardSettings(dataDir, file.dashboard),
     rootFingerprints: file.rootFingerprints ?? null,
   };
   if (config.leafSeconds < 300) throw new TlsmeshError('ERR_CONFIG', 'lifetimes.leaf must be at least 5m');
@@ -126,6 +133,18 @@ function crlSettings(file: CaFileConfig['crl']): CaConfig['crl'] {
   if (refreshBeforeSeconds >= validitySeconds) throw new TlsmeshError('ERR_CONFIG', 'crl.refreshBefore must be shorter than crl.validity');
   if (pollSeconds > 60) throw new TlsmeshError('ERR_CONFIG', 'crl.poll must be at most 60s (other CA processes\' revocations would show that late)');
   return { validitySeconds, refreshBeforeSeconds, pollSeconds };
+}
+
+function dashboardSettings(dataDir: string, file: CaFileConfig['dashboard']): CaConfig['dashboard'] {
+  const sessionSeconds = file?.sessionLifetime === undefined ? 8 * 3600 : parseDuration(file.sessionLifetime, 'dashboard.sessionLifetime');
+  // A read-only session should end with the working day; a stolen cookie is good for no longer.
+  if (sessionSeconds < 60 || sessionSeconds > 24 * 3600) throw new TlsmeshError('ERR_CONFIG', 'dashboard.sessionLifetime must be between 1m and 24h');
+  const tokenFile = file?.readOnlyTokenFile;
+  return {
+    enabled: file?.enabled ?? true,
+    readOnlyTokenFile: tokenFile === undefined ? null : isAbsolute(tokenFile) ? tokenFile : join(dataDir, tokenFile),
+    sessionSeconds,
+  };
 }
 
 /** The passphrase comes from a file or the environment, never from argv (visible in `ps`). */

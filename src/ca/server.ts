@@ -19,6 +19,7 @@ import { readCaFile } from './config.js';
 import { Keyring } from './keyring.js';
 import { LiveKeyring } from './live-keyring.js';
 import { KEYS_EPOCH } from './rotation.js';
+import { readReadOnlyToken } from '../dashboard/index.js';
 
 export interface StartCaOptions {
   config: Readonly<CaConfig>;
@@ -117,7 +118,14 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       minVersion: 'TLSv1.2',
     });
 
-    const app = buildCaApp({ authority, crls: publisher, ocsp, keys, logger, https: tlsOptions(), bodyLimit: config.bodyLimitBytes, ...(config.adminIds ? { adminIds: config.adminIds } : {}) });
+    // The token is read here, from the file ca.yaml names, and handed to the dashboard only.
+    const { dashboard } = config;
+    const readOnlyToken = dashboard.enabled && dashboard.readOnlyTokenFile !== null ? await readReadOnlyToken(dashboard.readOnlyTokenFile) : null;
+    const app = buildCaApp({
+      authority, crls: publisher, ocsp, keys, logger, https: tlsOptions(), bodyLimit: config.bodyLimitBytes,
+      ...(config.adminIds ? { adminIds: config.adminIds } : {}),
+      dashboard: dashboard.enabled ? { readOnlyToken, sessionSeconds: dashboard.sessionSeconds } : undefined,
+    });
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

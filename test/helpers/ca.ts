@@ -33,9 +33,10 @@ export interface TestCa {
   close(): Promise<void>;
 }
 
-export async function startTestCa(options: { store?: string } = {}): Promise<TestCa> {
+export async function startTestCa(options: { store?: string; /** Runs after `ca init`, before ca.yaml is read (to add settings and files). */ prepare?: (dataDir: string) => void } = {}): Promise<TestCa> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tlsmesh-ca-'));
   await initDataDir({ dataDir, trustDomain: TRUST_DOMAIN, passphrase: PASSPHRASE, listen: '127.0.0.1:0', store: options.store });
+  options.prepare?.(dataDir);
   const config = resolveCaConfig(dataDir, await readCaFile(dataDir), {}, {});
   const logs: string[] = [];
   const destination = new Writable({

@@ -16,6 +16,7 @@ import type { OcspService } from '../ocsp-service.js';
 import type { LiveKeyring } from '../live-keyring.js';
 import { EventStreams, type WatchSource } from './event-stream.js';
 import { registerRevocationRoutes } from './revocation-routes.js';
+import { registerDashboard } from '../../dashboard/index.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -30,6 +31,8 @@ export interface CaAppOptions {
   bodyLimit?: number;
   /** SPIFFE IDs allowed on admin routes; defaults to the CA's admin ID. */
   adminIds?: readonly string[];
+  /** The web dashboard at /ui (docs/dashboard.md); not served when absent. */
+  dashboard?: { readOnlyToken: string | null; sessionSeconds: number } | undefined;
 }
 
 /** Audit action of each route, for refusals that happen before the Authority is reached. */
@@ -215,6 +218,8 @@ export function buildCaApp(options: CaAppOptions): FastifyInstance {
       lifetimes: authority.lifetimes,
     };
   });
+
+  if (options.dashboard) registerDashboard(app, { authority, adminIds, ...options.dashboard });
 
   app.get('/healthz', () => Promise.resolve({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
