@@ -16,6 +16,7 @@ a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible
 header.top { display: flex; flex-wrap: wrap; align-items: center; gap: 1rem; padding: .6rem 1.25rem; background: #24292f; color: #fff; }
 header.top a { color: #fff; }
 header.top .brand { font-weight: 700; text-decoration: none; }
+header.top .muted { color: #d0d7de; font-weight: 400; }
 header.top .who { margin-left: auto; font-size: .85rem; }
 header.top form { display: inline; }
 nav.main ul { display: flex; flex-wrap: wrap; gap: .25rem 1rem; list-style: none; margin: 0; padding: 0; }
@@ -46,6 +47,7 @@ button.danger, .button.danger { background: var(--bad); border-color: #a40e26; c
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }
 .pager { display: flex; gap: 1rem; align-items: center; }
+details { margin: .5rem 0; } summary { cursor: pointer; font-weight: 600; }
 svg.chart { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
 svg.chart .bar { fill: var(--accent); } svg.chart .axis { stroke: var(--muted); } svg.chart text { fill: var(--fg); font-size: 11px; }
 `;

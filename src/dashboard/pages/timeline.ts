@@ -43,11 +43,14 @@ export function timelineBody(buckets: TimelineBucket[], unit: 'hour' | 'day', le
 <p>Unrevoked certificates by the ${unit} they expire in, over the next two leaf lifetimes (${Math.round((2 * leafSeconds) / 3600)} h). Times are UTC.</p>
 <figure>
 ${timelineChart(buckets, unit)}
-<figcaption class="muted">The table below gives the same numbers.</figcaption>
+<figcaption class="muted">The data table below gives the same numbers.</figcaption>
 </figure>
+<details>
+<summary>Data table</summary>
 <table>
   <caption>Certificates expiring per ${unit}</caption>
   <thead><tr><th scope="col">From (UTC)</th><th scope="col">Until (UTC)</th><th scope="col" class="num">Expiring</th></tr></thead>
   <tbody>${buckets.map((b) => html`<tr><td><time datetime="${b.start.toISOString()}">${b.start.toISOString().slice(0, 16).replace('T', ' ')}</time></td><td><time datetime="${b.end.toISOString()}">${b.end.toISOString().slice(0, 16).replace('T', ' ')}</time></td><td class="num">${b.count}</td></tr>`)}</tbody>
-</table>`;
+</table>
+</details>`;
 }
