@@ -88,12 +88,12 @@ describe('security headers', () => {
       expect(response.headers['x-content-type-options']).toBe('nosniff');
       expect(response.headers['cache-control']).toBe('no-store');
     }
-    expect(responses[2]!.headers['content-type']).toBe('text/css; charset=utf-8');
-    expect(responses[0]!.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(responses[2].headers['content-type']).toBe('text/css; charset=utf-8');
+    expect(responses[0].headers['content-type']).toBe('text/html; charset=utf-8');
     // No script and no inline style anywhere (the CSP would block them anyway).
-    expect(responses[0]!.body).not.toMatch(/<script|style=|\son[a-z]+=/i);
-    expect(responses[3]!.headers['x-tlsmesh-error']).toBe('ERR_NOT_FOUND');
-    expect(responses[4]!.headers['x-tlsmesh-error']).toBe('ERR_BAD_REQUEST');
+    expect(responses[0].body).not.toMatch(/<script|style=|\son[a-z]+=/i);
+    expect(responses[3].headers['x-tlsmesh-error']).toBe('ERR_NOT_FOUND');
+    expect(responses[4].headers['x-tlsmesh-error']).toBe('ERR_BAD_REQUEST');
   });
 
   it('the API keeps its JSON answers and gets none of the page headers', async () => {
