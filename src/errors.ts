@@ -40,6 +40,10 @@ export const ERROR_REGISTRY = {
   ERR_CERT_REVOKED: { status: 403, summary: 'The certificate has been revoked.' },
   ERR_CERT_UNKNOWN: { status: 403, summary: 'The certificate was not issued by this CA (no record of its serial).' },
   ERR_FORBIDDEN: { status: 403, summary: 'The caller is authenticated but not allowed to use this route.' },
+  // dashboard (/ui)
+  ERR_UI_LOGIN_REQUIRED: { status: 401, summary: 'The dashboard needs the admin client certificate or a read-only session (log in with the read-only token).' },
+  ERR_UI_TOKEN_INVALID: { status: 401, summary: 'The read-only dashboard token given at login does not match the configured one.' },
+  ERR_CSRF: { status: 403, summary: 'A dashboard form came without a valid CSRF token or from another origin; reload the page and try again.' },
   // SDK: workload identities and peers
   ERR_IDENTITY_INVALID: { status: 400, summary: 'Identity material (certificate chain, key, trust bundle or CRL) does not parse or does not fit together; the message names the part.' },
   ERR_IDENTITY_FILE: { status: 500, summary: 'An identity file (cert.pem, key.pem, bundle.pem, crl.pem) could not be read or written; the message names the file.' },

@@ -4,7 +4,7 @@
  * in one place; the result is frozen.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TlsmeshError } from '../errors.js';
@@ -33,6 +33,10 @@ export const caFileSchema = z.strictObject({
   adminIds: z.array(z.string()).optional(),
   /** Who may scrape GET /metrics over mTLS (default: the admin IDs). */
   metrics: z.strictObject({ allowIds: z.array(z.string()).min(1).optional() }).optional(),
+  /** The web dashboard at /ui (docs/dashboard.md): admin mTLS always; a read-only token file optionally. */
+  dashboard: z
+    .strictObject({ enabled: z.boolean().optional(), readOnlyTokenFile: z.string().min(1).optional(), sessionLifetime: durationField.optional() })
+    .optional(),
   /** SHA-256 (hex) of every root the CA may use; written by `ca init`, updated by rotation. */
   rootFingerprints: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 fingerprint in lowercase hex')).optional(),
   /** Alert webhooks (docs/alerts.md). */
@@ -57,6 +61,8 @@ export interface CaConfig {
   adminIds: string[] | null;
   /** SPIFFE IDs that may scrape /metrics; null: the admin IDs. */
   metricsIds: string[] | null;
+  /** The token file path is resolved against dataDir; the token itself is read by startCa, never kept in the config. */
+  dashboard: { enabled: boolean; readOnlyTokenFile: string | null; sessionSeconds: number };
   /** Null when ca.yaml pins no roots (the CA then warns at start). */
   rootFingerprints: string[] | null;
   /** Null when no alert webhook is configured. */
@@ -120,6 +126,7 @@ export function resolveCaConfig(
     crl: crlSettings(file.crl),
     adminIds: file.adminIds ?? null,
     metricsIds: file.metrics?.allowIds ?? null,
+    dashboard: dashboardSettings(dataDir, file.dashboard),
     rootFingerprints: file.rootFingerprints ?? null,
     alerts: resolveAlertsConfig(file.alerts, dataDir),
   };
@@ -137,6 +144,18 @@ function crlSettings(file: CaFileConfig['crl']): CaConfig['crl'] {
   if (refreshBeforeSeconds >= validitySeconds) throw new TlsmeshError('ERR_CONFIG', 'crl.refreshBefore must be shorter than crl.validity');
   if (pollSeconds > 60) throw new TlsmeshError('ERR_CONFIG', 'crl.poll must be at most 60s (other CA processes\' revocations would show that late)');
   return { validitySeconds, refreshBeforeSeconds, pollSeconds };
+}
+
+function dashboardSettings(dataDir: string, file: CaFileConfig['dashboard']): CaConfig['dashboard'] {
+  const sessionSeconds = file?.sessionLifetime === undefined ? 8 * 3600 : parseDuration(file.sessionLifetime, 'dashboard.sessionLifetime');
+  // A read-only session should end with the working day; a stolen cookie is good for no longer.
+  if (sessionSeconds < 60 || sessionSeconds > 24 * 3600) throw new TlsmeshError('ERR_CONFIG', 'dashboard.sessionLifetime must be between 1m and 24h');
+  const tokenFile = file?.readOnlyTokenFile;
+  return {
+    enabled: file?.enabled ?? true,
+    readOnlyTokenFile: tokenFile === undefined ? null : isAbsolute(tokenFile) ? tokenFile : join(dataDir, tokenFile),
+    sessionSeconds,
+  };
 }
 
 /** The passphrase comes from a file or the environment, never from argv (visible in `ps`). */

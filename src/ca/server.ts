@@ -24,6 +24,7 @@ import { readCaFile } from './config.js';
 import { Keyring } from './keyring.js';
 import { LiveKeyring } from './live-keyring.js';
 import { KEYS_EPOCH } from './rotation.js';
+import { readReadOnlyToken } from '../dashboard/index.js';
 
 export interface StartCaOptions {
   config: Readonly<CaConfig>;
@@ -157,6 +158,9 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       minVersion: 'TLSv1.2',
     });
 
+    // The token is read here, from the file ca.yaml names, and handed to the dashboard only.
+    const { dashboard } = config;
+    const readOnlyToken = dashboard.enabled && dashboard.readOnlyTokenFile !== null ? await readReadOnlyToken(dashboard.readOnlyTokenFile) : null;
     const app = buildCaApp({
       authority,
       crls: publisher,
@@ -168,6 +172,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       bodyLimit: config.bodyLimitBytes,
       ...(config.adminIds ? { adminIds: config.adminIds } : {}),
       ...(config.metricsIds ? { metricsIds: config.metricsIds } : {}),
+      dashboard: dashboard.enabled ? { readOnlyToken, sessionSeconds: dashboard.sessionSeconds } : undefined,
     });
     // Handshakes that fail before any route runs: plaintext, old protocol versions, bad hellos.
     app.server.on('tlsClientError', (error: Error & { code?: string }) => {

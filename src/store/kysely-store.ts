@@ -6,7 +6,7 @@
  * as `cause`); coded TlsmeshErrors raised here (ERR_SERIAL_COLLISION, ERR_NOT_FOUND) pass
  * through unchanged.
  */
-import { Migrator, sql, type Kysely } from 'kysely';
+import { Migrator, sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import { TlsmeshError } from '../errors.js';
 import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backend.js';
 import { createMigrationProvider } from './migrations.js';
@@ -271,17 +271,7 @@ export class KyselyStore implements Store {
   async listCertificates(filter: CertificateFilter): Promise<CertificateRecord[]> {
     checkPaging(filter.limit, filter.offset);
     return this.#run('listCertificates', async (db) => {
-      let query = db.selectFrom('certificates').selectAll();
-      if (filter.spiffeId !== undefined) query = query.where('spiffe_id', '=', filter.spiffeId);
-      if (filter.status !== undefined) query = query.where('status', '=', filter.status);
-      if (filter.kind !== undefined) query = query.where('kind', '=', filter.kind);
-      if (filter.issuerKeyId !== undefined) query = query.where('issuer_key_id', '=', filter.issuerKeyId);
-      if (filter.validAt !== undefined) {
-        // RFC 5280 §4.1.2.5: the validity period includes both notBefore and notAfter.
-        const at = toEpochMs(filter.validAt);
-        query = query.where('not_before', '<=', at).where('not_after', '>=', at);
-      }
-      if (filter.notAfterFrom !== undefined) query = query.where('not_after', '>=', toEpochMs(filter.notAfterFrom));
+      let query = filterCertificates(db.selectFrom('certificates').selectAll(), filter);
       query = query.orderBy('created_at', 'desc').orderBy('serial', 'desc');
       if (filter.limit !== undefined) {
         query = query.limit(filter.limit);
@@ -292,6 +282,15 @@ export class KyselyStore implements Store {
       if (filter.offset !== undefined) query = query.offset(filter.offset);
       const rows = await query.execute();
       return rows.map(fromCertificateRow);
+    });
+  }
+
+  countCertificates(filter: CertificateFilter): Promise<number> {
+    return this.#run('countCertificates', async (db) => {
+      const query = filterCertificates(db.selectFrom('certificates').select((eb) => eb.fn.countAll<number | string | bigint>().as('n')), filter);
+      const row = await query.executeTakeFirstOrThrow();
+      // pg returns COUNT(*) as a string (bigint), SQLite as a number.
+      return Number(row.n);
     });
   }
 
@@ -406,14 +405,16 @@ export class KyselyStore implements Store {
     return this.#run('appendAudit', (db) => appendAuditRow(db, entry));
   }
 
-  /** In id order (the order entries were appended); `afterId` pages forward. */
+  /** In id order (the order entries were appended), or newest first; `afterId`/`beforeId` page. */
   async listAudit(filter: AuditFilter): Promise<AuditRecord[]> {
     checkPaging(filter.limit, undefined);
     return this.#run('listAudit', async (db) => {
       let query = db.selectFrom('audit_log').selectAll();
       if (filter.action !== undefined) query = query.where('action', '=', filter.action);
+      if (filter.outcome !== undefined) query = query.where('outcome', '=', filter.outcome);
       if (filter.afterId !== undefined) query = query.where('id', '>', filter.afterId);
-      query = query.orderBy('id');
+      if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId);
+      query = query.orderBy('id', filter.newestFirst === true ? 'desc' : 'asc');
       if (filter.limit !== undefined) query = query.limit(filter.limit);
       const rows = await query.execute();
       return rows.map(fromAuditRow);
@@ -426,12 +427,15 @@ export class KyselyStore implements Store {
     return this.#run('newestCertificatePerIdentity', async (db) => {
       // One pass with a window function (SQLite >= 3.25 and PostgreSQL alike); the DER and the
       // JSON columns are not read, so a scrape of thousands of identities stays cheap.
+      // Ranked over every status, then the revoked dropped: an identity whose newest certificate
+      // was revoked (revokeIdentity revokes every unexpired one) is not expected to renew, and its
+      // older, expired but never revoked certificates must not stand in for it.
       const rows = await sql<{ spiffe_id: string; kind: CertificateKind; serial: string; not_before: number | string; not_after: number | string }>`
         select spiffe_id, kind, serial, not_before, not_after from (
-          select spiffe_id, kind, serial, not_before, not_after,
+          select spiffe_id, kind, serial, not_before, not_after, status,
                  row_number() over (partition by spiffe_id order by not_after desc, serial desc) as newest
-          from certificates where status = 'valid' and not_before <= ${startedBy} and not_after >= ${endedFrom}
-        ) ranked where newest = 1 order by spiffe_id`.execute(db);
+          from certificates where not_before <= ${startedBy} and not_after >= ${endedFrom}
+        ) ranked where newest = 1 and status = 'valid' order by spiffe_id`.execute(db);
       return rows.rows.map((row) => ({
         spiffeId: row.spiffe_id,
         kind: row.kind,
@@ -457,6 +461,35 @@ export class KyselyStore implements Store {
       throw coded;
     }
   }
+}
+
+/** The WHERE clauses of a CertificateFilter (paging and order are the caller's). */
+function filterCertificates<Q extends SelectQueryBuilder<StoreSchema, 'certificates', object>>(query: Q, filter: CertificateFilter): Q {
+  let q = query as SelectQueryBuilder<StoreSchema, 'certificates', object>;
+  if (filter.spiffeId !== undefined) q = q.where('spiffe_id', '=', filter.spiffeId);
+  if (filter.spiffeIdContains !== undefined) {
+    // A parameter, never spliced into the SQL; LIKE's own wildcards in the text are escaped so
+    // they match themselves. lower() on both sides: SQLite's LIKE ignores ASCII case and
+    // PostgreSQL's does not, and the search should behave the same on both.
+    const pattern = `%${escapeLike(filter.spiffeIdContains.toLowerCase())}%`;
+    q = q.where(sql<boolean>`lower(spiffe_id) LIKE ${pattern} ESCAPE '\\'`);
+  }
+  if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+  if (filter.kind !== undefined) q = q.where('kind', '=', filter.kind);
+  if (filter.issuerKeyId !== undefined) q = q.where('issuer_key_id', '=', filter.issuerKeyId);
+  if (filter.validAt !== undefined) {
+    // RFC 5280 §4.1.2.5: the validity period includes both notBefore and notAfter.
+    const at = toEpochMs(filter.validAt);
+    q = q.where('not_before', '<=', at).where('not_after', '>=', at);
+  }
+  if (filter.notAfterFrom !== undefined) q = q.where('not_after', '>=', toEpochMs(filter.notAfterFrom));
+  if (filter.notAfterBefore !== undefined) q = q.where('not_after', '<', toEpochMs(filter.notAfterBefore));
+  return q as Q;
+}
+
+/** Escapes LIKE's wildcards (`%`, `_`) and the escape character itself (`\`). */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 function storeError(operation: string, cause: unknown): TlsmeshError {

@@ -112,21 +112,33 @@ export interface AuditRecord extends AuditEntry {
 
 export interface CertificateFilter {
   spiffeId?: string | undefined;
+  /**
+   * Only SPIFFE IDs containing this text, ignoring ASCII case (the dashboard's search). `%`, `_`
+   * and `\\` match themselves: they are escaped before the LIKE, on both backends.
+   */
+  spiffeIdContains?: string | undefined;
   status?: CertificateStatus | undefined;
   kind?: CertificateKind | undefined;
   /** Only certificates signed by this CA key. */
   issuerKeyId?: string | undefined;
   /** Only certificates whose validity window contains this instant. */
   validAt?: Date | undefined;
-  /** Only certificates whose notAfter is at or after this instant (still valid, or expired since). */
+  /** Only certificates with notAfter at or after this instant. */
   notAfterFrom?: Date | undefined;
+  /** Only certificates with notAfter strictly before this instant. */
+  notAfterBefore?: Date | undefined;
   limit?: number | undefined;
   offset?: number | undefined;
 }
 
 export interface AuditFilter {
   action?: string | undefined;
+  outcome?: AuditOutcome | undefined;
   afterId?: number | undefined;
+  /** Only entries with an id below this one (pages backwards with `newestFirst`). */
+  beforeId?: number | undefined;
+  /** Highest id first instead of append order. */
+  newestFirst?: boolean | undefined;
   limit?: number | undefined;
 }
 
@@ -183,6 +195,8 @@ export interface Store {
   insertRenewedCertificate(previousSerial: string, certificate: CertificateRecord, audit: AuditEntry): Promise<'ok' | 'previous-not-valid'>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   listCertificates(filter: CertificateFilter): Promise<CertificateRecord[]>;
+  /** How many certificates match (limit and offset are ignored). */
+  countCertificates(filter: CertificateFilter): Promise<number>;
   /** Revokes one certificate if it is valid; returns the record after the call (null if unknown). */
   revokeCertificate(serial: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord | null>;
   /** Revokes every valid, unexpired (at `at`) certificate of the identity; returns those revoked. */
@@ -204,8 +218,9 @@ export interface Store {
   latestCrl(issuerKeyId: string): Promise<CrlRecord | null>;
 
   /**
-   * For each SPIFFE ID, its unrevoked certificate with the latest notAfter among those that
-   * started by `at` and ended no earlier than `expiredSince` (both optional). Expired ones count:
+   * For each SPIFFE ID, its certificate with the latest notAfter among those that started by `at`
+   * and ended no earlier than `expiredSince` (both optional), unless that one is revoked (then the
+   * identity is left out: it is not expected to renew). Expired ones count:
    * an identity whose newest certificate has expired was not renewed; `expiredSince` says how long
    * such an identity is still looked at before it is taken for decommissioned.
    */

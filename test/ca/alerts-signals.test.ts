@@ -29,12 +29,12 @@ afterAll(async () => {
 const id = (name: string): string => `spiffe://example.org/${name}`;
 
 describe('newestCertificates (SQLite store)', () => {
-  it('keeps the newest non-revoked workload/admin certificate per identity, recently expired ones included', async () => {
+  it('keeps the newest workload/admin certificate per identity unless it is revoked, recently expired ones included', async () => {
     const insert = (overrides: Parameters<typeof certificate>[0]) => store.insertCertificate(certificate(overrides), audit({ action: 'issue' }));
     // renewed: the newer certificate wins
     await insert({ serial: '01', spiffeId: id('renewed'), notBefore: at(-DAY / 2), notAfter: at(DAY / 2), createdAt: at(-DAY / 2) });
     await insert({ serial: '02', spiffeId: id('renewed'), notBefore: at(-HOUR), notAfter: at(DAY - HOUR), createdAt: at(-HOUR) });
-    // newest revoked: the older valid one is what the identity still has
+    // newest revoked: the identity is not expected to renew, and is left out
     await insert({ serial: '03', spiffeId: id('revoked-newest'), notBefore: at(-DAY / 2), notAfter: at(DAY / 2), createdAt: at(-DAY / 2) });
     await insert({ serial: '04', spiffeId: id('revoked-newest'), notBefore: at(-HOUR), notAfter: at(DAY - HOUR), createdAt: at(-HOUR) });
     await store.revokeCertificate('04', at(-HOUR / 2), 'keyCompromise', audit({ action: 'revoke' }));
@@ -50,7 +50,6 @@ describe('newestCertificates (SQLite store)', () => {
     const bySpiffeId = Object.fromEntries(found.map((signal) => [signal.spiffeId, `${signal.kind}:${signal.serial}`]));
     expect(bySpiffeId).toEqual({
       [id('renewed')]: 'workload:02',
-      [id('revoked-newest')]: 'workload:03',
       [id('expired-recently')]: 'workload:05',
       [id('tlsmesh/admin/ops')]: 'admin:07',
     });

@@ -33,11 +33,17 @@ export interface TestCa {
   close(): Promise<void>;
 }
 
-/** `configYaml` is appended to the ca.yaml `ca init` wrote; `start` adds options to startCa. */
-export async function startTestCa(options: { store?: string; configYaml?: string; start?: Pick<StartCaOptions, 'metrics' | 'alertTimer'> } = {}): Promise<TestCa> {
+/**
+ * `configYaml` is appended to the ca.yaml `ca init` wrote; `prepare` runs after that, before ca.yaml
+ * is read (to add settings and files); `start` adds options to startCa.
+ */
+export async function startTestCa(
+  options: { store?: string; configYaml?: string; prepare?: (dataDir: string) => void; start?: Pick<StartCaOptions, 'metrics' | 'alertTimer'> } = {},
+): Promise<TestCa> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tlsmesh-ca-'));
   await initDataDir({ dataDir, trustDomain: TRUST_DOMAIN, passphrase: PASSPHRASE, listen: '127.0.0.1:0', store: options.store });
   if (options.configYaml !== undefined) appendFileSync(join(dataDir, 'ca.yaml'), options.configYaml);
+  options.prepare?.(dataDir);
   const config = resolveCaConfig(dataDir, await readCaFile(dataDir), {}, {});
   const logs: string[] = [];
   const destination = new Writable({

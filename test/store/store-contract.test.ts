@@ -75,18 +75,21 @@ describe.each(backends)('Store on $name', async (backend) => {
   });
 
   describe('newest certificate per identity', () => {
-    it('picks, per SPIFFE ID, the unrevoked certificate with the latest notAfter, expired ones included', async () => {
+    it('picks, per SPIFFE ID, the certificate with the latest notAfter, expired ones included; an identity whose newest is revoked is left out', async () => {
       const store = await storeWithIssuer(backend);
       const api = 'spiffe://example.org/api';
       const web = 'spiffe://example.org/web';
       const gone = 'spiffe://example.org/gone';
       const apiOld = certificate({ spiffeId: api, notBefore: at(-2 * DAY), notAfter: at(-DAY) });
       const apiNew = certificate({ spiffeId: api, notBefore: at(-HOUR), notAfter: at(23 * HOUR) });
-      // Revoked although newest: the identity's answer is the newest one still usable.
-      const apiRevoked = certificate({ spiffeId: api, notBefore: T0, notAfter: at(DAY), status: 'revoked', revokedAt: T0, revocationReason: 'keyCompromise' });
+      // Revoked, but not the newest: the renewal after it is what counts.
+      const apiRevoked = certificate({ spiffeId: api, notBefore: at(-2 * HOUR), notAfter: at(22 * HOUR), status: 'revoked', revokedAt: T0, revocationReason: 'keyCompromise' });
+      // Revoked as a whole: its older certificate expired unrevoked and must not stand in for it.
+      const cutExpired = certificate({ spiffeId: 'spiffe://example.org/cut', notBefore: at(-DAY - HOUR), notAfter: at(-HOUR) });
+      const cutRevoked = certificate({ spiffeId: 'spiffe://example.org/cut', notBefore: at(-8 * HOUR), notAfter: at(16 * HOUR), status: 'revoked', revokedAt: T0, revocationReason: 'cessationOfOperation' });
       const webExpired = certificate({ spiffeId: web, kind: 'admin', notBefore: at(-3 * DAY), notAfter: at(-2 * DAY) });
       const goneRevoked = certificate({ spiffeId: gone, status: 'revoked', revokedAt: T0, revocationReason: 'unspecified' });
-      for (const record of [apiOld, apiNew, apiRevoked, webExpired, goneRevoked]) await store.insertCertificate(record, audit());
+      for (const record of [apiOld, apiNew, apiRevoked, cutExpired, cutRevoked, webExpired, goneRevoked]) await store.insertCertificate(record, audit());
 
       const newest = await store.newestCertificatePerIdentity();
       expect(newest).toEqual([
@@ -448,6 +451,33 @@ describe.each(backends)('Store on $name', async (backend) => {
         expect(serials(await store.listCertificates({ spiffeId: alice, limit: 1, offset: 1 }))).toEqual(['0b']);
       });
 
+      it('spiffeIdContains: a case-insensitive substring, with LIKE wildcards matching only themselves', async () => {
+        const store = await storeWithIssuer(backend);
+        const ids = ['spiffe://example.org/ns/a_b', 'spiffe://example.org/ns/axb', 'spiffe://example.org/ns/100%', 'spiffe://example.org/ns/1000', 'spiffe://example.org/ns/back\\slash', 'spiffe://example.org/ns/Mixed'];
+        for (const [i, spiffeId] of ids.entries()) await store.insertCertificate(certificate({ serial: `0${i + 1}`, spiffeId, createdAt: at(i) }), audit());
+        const found = async (text: string): Promise<string[]> => (await store.listCertificates({ spiffeIdContains: text })).map((record) => record.spiffeId).sort();
+        expect(await found('a_b')).toEqual(['spiffe://example.org/ns/a_b']);
+        expect(await found('_')).toEqual(['spiffe://example.org/ns/a_b']);
+        expect(await found('100%')).toEqual(['spiffe://example.org/ns/100%']);
+        expect(await found('%')).toEqual(['spiffe://example.org/ns/100%']);
+        expect(await found('k\\s')).toEqual(['spiffe://example.org/ns/back\\slash']);
+        expect(await found('mIXED')).toEqual(['spiffe://example.org/ns/Mixed']);
+        expect(await found("' OR 1=1 --")).toEqual([]);
+        expect(await found('ns/')).toHaveLength(ids.length);
+        expect(await store.countCertificates({ spiffeIdContains: '%' })).toBe(1);
+      });
+
+      it('notAfterFrom / notAfterBefore bound notAfter (from included, before excluded); countCertificates agrees with the list', async () => {
+        const store = await populated();
+        expect(serials(await store.listCertificates({ notAfterFrom: at(DAY) }))).toEqual(['0e', '0c', '0b', '0a']);
+        expect(serials(await store.listCertificates({ notAfterBefore: at(DAY) }))).toEqual(['0d']);
+        expect(serials(await store.listCertificates({ notAfterFrom: at(0), notAfterBefore: at(2 * DAY), status: 'valid' }))).toEqual(['0c', '0a']);
+        expect(await store.countCertificates({})).toBe(5);
+        expect(await store.countCertificates({ status: 'valid', notAfterFrom: at(0) })).toBe(3);
+        expect(await store.countCertificates({ spiffeId: alice, limit: 1 })).toBe(3);
+        expect(await store.countCertificates({ spiffeId: 'spiffe://example.org/nobody' })).toBe(0);
+      });
+
       it('rejects a negative or fractional limit/offset with RangeError', async () => {
         const store = await backend.open();
         await expect(store.listCertificates({ limit: -1 })).rejects.toBeInstanceOf(RangeError);
@@ -553,6 +583,19 @@ describe.each(backends)('Store on $name', async (backend) => {
       expect(idsOf(await store.listAudit({ limit: 2 }))).toEqual([id1, id2]);
       expect(await store.listAudit({ afterId: id5 })).toEqual([]);
       expect(await store.listAudit({ action: 'nothing' })).toEqual([]);
+    });
+
+    it('filters by outcome, lists newest first, pages backwards with beforeId', async () => {
+      const store = await backend.open();
+      const outcomes = ['ok', 'refused', 'ok', 'refused', 'error'] as const;
+      for (const outcome of outcomes) await store.appendAudit(audit({ action: 'renew', outcome }));
+      const idsOf = (records: { id: number }[]): number[] => records.map((record) => record.id);
+      const [id1 = 0, id2 = 0, id3 = 0, id4 = 0, id5 = 0] = idsOf(await store.listAudit({}));
+      expect(idsOf(await store.listAudit({ outcome: 'refused' }))).toEqual([id2, id4]);
+      expect(idsOf(await store.listAudit({ newestFirst: true }))).toEqual([id5, id4, id3, id2, id1]);
+      expect(idsOf(await store.listAudit({ newestFirst: true, beforeId: id4, limit: 2 }))).toEqual([id3, id2]);
+      expect(idsOf(await store.listAudit({ newestFirst: true, outcome: 'refused', action: 'renew', limit: 1 }))).toEqual([id4]);
+      expect(await store.listAudit({ beforeId: id1 })).toEqual([]);
     });
   });
 

@@ -19,6 +19,7 @@ import type { OcspService } from '../ocsp-service.js';
 import type { LiveKeyring } from '../live-keyring.js';
 import { EventStreams, type WatchSource } from './event-stream.js';
 import { registerRevocationRoutes } from './revocation-routes.js';
+import { registerDashboard } from '../../dashboard/index.js';
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -37,6 +38,8 @@ export interface CaAppOptions {
   metrics?: CaMetrics;
   /** SPIFFE IDs that may scrape /metrics; defaults to the admin IDs. */
   metricsIds?: readonly string[];
+  /** The web dashboard at /ui (docs/dashboard.md); not served when absent. */
+  dashboard?: { readOnlyToken: string | null; sessionSeconds: number } | undefined;
 }
 
 /** Audit action of each route, for refusals that happen before the Authority is reached. */
@@ -266,6 +269,7 @@ export function buildCaApp(options: CaAppOptions): FastifyInstance {
       return reply.type(metrics.contentType).send(await metrics.exposition());
     });
   }
+  if (options.dashboard) registerDashboard(app, { authority, adminIds, ...options.dashboard });
 
   app.get('/healthz', () => Promise.resolve({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
