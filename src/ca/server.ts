@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { createCsr, generateKeyPair } from '../pki/index.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { openStore, type Store } from '../store/index.js';
+import { startAuditAnchors } from './audit-anchors.js';
 import { Authority, type IssuedCertificate } from './authority.js';
 import type { CaConfig } from './config.js';
 import { CrlPublisher } from './crl-publisher.js';
@@ -102,6 +103,9 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       serverKeyPem = key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
     };
     await issueServerCertificate();
+    // After the CA's own first audit entry (its server certificate), so the head logged is current.
+    const auditAnchors = await startAuditAnchors({ store, logger });
+    stopOnFailure.push(() => auditAnchors.stop());
 
     // Every option, every time: setSecureContext() resets whatever is not passed (DESIGN.md traps).
     const tlsOptions = (): HttpsServerOptions => ({
@@ -172,6 +176,7 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       close: async () => {
         clearInterval(timer);
         clearInterval(keysTimer);
+        auditAnchors.stop();
         publisher.stop();
         ocsp.stop();
         await app.close();
