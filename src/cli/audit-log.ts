@@ -74,6 +74,9 @@ export function registerAuditLogCommands(ca: Command): void {
     )
     .action(async (flags: VerifyFlags) => {
       const anchors = (flags.expectHead ?? []).map(anchorOf);
+      for (const anchor of anchors) {
+        if (anchors.some((other) => other.seq === anchor.seq && other.hash !== anchor.hash)) throw new TlsmeshError('ERR_CONFIG', `two --expect-head values for seq ${anchor.seq} name different hashes`);
+      }
       if (flags.partial && flags.file === undefined) throw new TlsmeshError('ERR_CONFIG', '--partial applies to --file only: the store is always verified from seq 1');
       let report: AuditChainReport;
       if (flags.file !== undefined) {

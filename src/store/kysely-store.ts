@@ -401,7 +401,10 @@ export class KyselyStore implements Store {
 
   appendAudit(entry: AuditEntry): Promise<void> {
     // A transaction even for one row: reading the chain's tail and appending after it must not
-    // interleave with another append (see #appendAuditRow).
+    // interleave with another append (see #appendAuditRow). On SQLite it joins the group commit,
+    // so refusals arriving with issuance share its transaction instead of paying one each.
+    const groupCommit = this.#groupCommit;
+    if (groupCommit) return this.#run('appendAudit', (db) => groupCommit.run((sql) => appendAuditRowSync(sql, db, entry)));
     return this.#run('appendAudit', (db) => db.transaction().execute((trx) => this.#appendAuditRow(trx, entry)));
   }
 

@@ -191,13 +191,14 @@ describe('tlsmesh ca audit-log on SQLite', () => {
     expect(anchored.stderr).toMatch(/\(truncated\)/);
   });
 
-  it('7. a malformed --expect-head, --since or --partial without --file is ERR_CONFIG', async () => {
+  it('7. a malformed --expect-head, two that disagree, a bad --since, --partial without --file, a missing file: ERR_CONFIG', async () => {
     const { run, dataDir } = scenario;
     const results = await Promise.all([
       run(['ca', 'audit-log', 'verify', '--data-dir', dataDir, '--expect-head', '12:xyz']),
       run(['ca', 'audit-log', 'export', '--data-dir', dataDir, '--since', '-1']),
       run(['ca', 'audit-log', 'verify', '--data-dir', dataDir, '--partial']),
       run(['ca', 'audit-log', 'verify', '--file', join(scenario.root, 'no-such.jsonl')]),
+      run(['ca', 'audit-log', 'verify', '--data-dir', dataDir, '--expect-head', `1:${'a'.repeat(64)}`, '--expect-head', `1:${'b'.repeat(64)}`]),
     ]);
     for (const result of results) expectCodedError(result, 'ERR_CONFIG');
   });
