@@ -70,7 +70,8 @@ async function caWithActivity(store: string | undefined): Promise<Scenario> {
 
 const verifyJson = (result: { stdout: string }): Report => JSON.parse(result.stdout) as Report;
 
-describe('tlsmesh ca audit-log on SQLite', () => {
+// Each step starts up to four CLI processes at once: generous time on a busy 2-core machine.
+describe('tlsmesh ca audit-log on SQLite', { timeout: 180_000 }, () => {
   let scenario: Scenario;
   let head: string;
   const copies: string[] = [];
