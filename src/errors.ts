@@ -62,6 +62,9 @@ export const ERROR_REGISTRY = {
   ERR_CONFIG: { status: 400, summary: 'A configuration value is missing or invalid; the message names it.' },
   ERR_SERIAL_COLLISION: { status: 500, summary: 'A generated serial number already exists (retried internally).' },
   ERR_STORE: { status: 503, summary: 'The store (SQLite or PostgreSQL) failed or could not be reached.' },
+  // audit log
+  ERR_AUDIT_CHAIN_BROKEN: { status: 500, summary: "The audit log's hash chain does not verify: a row was edited, inserted or deleted, or the chain does not reach or match an expected head; the message names the first bad row." },
+  ERR_AUDIT_EXPORT_MALFORMED: { status: 400, summary: 'A line of an exported audit log is not a JSON object with the chain fields; the message names the line.' },
   ERR_CA_UNREACHABLE: { status: 503, summary: 'The CA could not be reached or did not answer over TLS.' },
   ERR_INTERNAL: { status: 500, summary: 'An unexpected internal error; details are in the CA log.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { CaMetrics } from '../observe/metrics.js';
 import { reasonForHandshakeError } from '../observe/tls-refusal.js';
 import { openStore, type Store } from '../store/index.js';
+import { startAuditAnchors } from './audit-anchors.js';
 import { Authority, type IssuedCertificate } from './authority.js';
 import type { AlertLoop, IntervalTimer } from './alerts/loop.js';
 import { startAlerts } from './alerts/start.js';
@@ -143,6 +144,9 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
       serverKeyPem = key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
     };
     await issueServerCertificate();
+    // After the CA's own first audit entry (its server certificate), so the head logged is current.
+    const auditAnchors = await startAuditAnchors({ store, logger });
+    teardown.push(() => auditAnchors.stop());
 
     // Every option, every time: setSecureContext() resets whatever is not passed (DESIGN.md traps).
     const tlsOptions = (): HttpsServerOptions => ({

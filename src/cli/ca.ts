@@ -1,4 +1,4 @@
-/** `tlsmesh ca init|serve|status|rotate` */
+/** `tlsmesh ca init|serve|status|rotate|audit-log` */
 import { CaMetrics } from '../observe/metrics.js';
 import type { Command } from 'commander';
 import { readCaFile, readPassphrase, resolveCaConfig } from '../ca/config.js';
@@ -6,6 +6,7 @@ import { initDataDir } from '../ca/data-dir.js';
 import { startCa } from '../ca/server.js';
 import { TlsmeshError } from '../errors.js';
 import { isKeyType, KEY_TYPES } from '../pki/index.js';
+import { registerAuditLogCommands } from './audit-log.js';
 import { adminClient, dataDirOf, type ConnectionFlags } from './context.js';
 import { examples, printJson } from './output.js';
 import { registerRotateCommands } from './rotate.js';
@@ -143,4 +144,5 @@ export function registerCaCommands(program: Command): void {
     });
 
   registerRotateCommands(ca);
+  registerAuditLogCommands(ca);
 }

@@ -19,7 +19,8 @@ interface StoreFlags {
   store?: string;
 }
 
-async function withStore<T>(flags: StoreFlags, body: (store: Store, dataDir: string) => Promise<T>): Promise<T> {
+/** Opens (and migrates) the store the data directory configures, runs `body`, closes it. */
+export async function withStore<T>(flags: StoreFlags, body: (store: Store, dataDir: string) => Promise<T>): Promise<T> {
   const dataDir = dataDirOf(flags);
   const config = resolveCaConfig(dataDir, await readCaFile(dataDir), { store: flags.store });
   const store = await openStore(config.store);

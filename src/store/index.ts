@@ -23,6 +23,22 @@ export type {
   StoreErrorListener,
   TokenRecord,
 } from './types.js';
+export {
+  AUDIT_CHAIN_FORMAT,
+  AuditChainVerifier,
+  encodeAuditRow,
+  formatAuditAnchor,
+  GENESIS_HASH,
+  hashAuditRow,
+  parseAuditAnchor,
+  type AuditChainAnchor,
+  type AuditChainBreak,
+  type AuditChainFault,
+  type AuditChainReport,
+  type AuditChainRow,
+  type AuditChainVerifierOptions,
+} from './audit-chain.js';
+export { auditChainRows, auditExportLine, parseAuditExportLine, verifyAuditExport, verifyStoredAuditChain } from './audit-chain-io.js';
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { openPostgresStore, type PostgresStoreOptions } from './postgres.js';
 export { openStore } from './open-store.js';

@@ -8,10 +8,12 @@
  */
 import { Migrator, sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import { TlsmeshError } from '../errors.js';
+import { nextChainFields, type AuditChainAnchor, type AuditChainRow } from './audit-chain.js';
 import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backend.js';
-import { createMigrationProvider } from './migrations.js';
-import type { SqliteGroupCommit } from './sqlite-group-commit.js';
+import { AUDIT_CHAIN_LOCK_KEY, createMigrationProvider } from './migrations.js';
+import type { SqliteGroupCommit, SyncExecutor } from './sqlite-group-commit.js';
 import {
+  fromAuditChainRow,
   fromAuditRow,
   fromCaKeyRow,
   fromCertificateRow,
@@ -156,7 +158,7 @@ export class KyselyStore implements Store {
     return this.#run('createToken', (db) =>
       db.transaction().execute(async (trx) => {
         await trx.insertInto('tokens').values(toTokenRow(record)).execute();
-        await appendAuditRow(trx, audit);
+        await this.#appendAuditRow(trx, audit);
       }),
     );
   }
@@ -186,7 +188,7 @@ export class KyselyStore implements Store {
             return existing === undefined ? 'token-unknown' : 'token-used';
           }
           withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
-          sql.run(db.insertInto('audit_log').values(toAuditRow(audit)));
+          appendAuditRowSync(sql, db, audit);
           return 'ok';
         }),
       );
@@ -208,7 +210,7 @@ export class KyselyStore implements Store {
         }
         // A serial collision throws out of the transaction, which rolls back the UPDATE above.
         await insertCertificateRow(trx, certificate);
-        await appendAuditRow(trx, audit);
+        await this.#appendAuditRow(trx, audit);
         return 'ok';
       }),
     );
@@ -220,14 +222,14 @@ export class KyselyStore implements Store {
       return this.#run('insertCertificate', (db) =>
         groupCommit.run((sql) => {
           withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
-          sql.run(db.insertInto('audit_log').values(toAuditRow(audit)));
+          appendAuditRowSync(sql, db, audit);
         }),
       );
     }
     return this.#run('insertCertificate', (db) =>
       db.transaction().execute(async (trx) => {
         await insertCertificateRow(trx, certificate);
-        await appendAuditRow(trx, audit);
+        await this.#appendAuditRow(trx, audit);
       }),
     );
   }
@@ -244,7 +246,7 @@ export class KyselyStore implements Store {
         groupCommit.run((sql) => {
           if (sql.run(touchPrevious(db)) === 0) return 'previous-not-valid' as const;
           withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
-          sql.run(db.insertInto('audit_log').values(toAuditRow(audit)));
+          appendAuditRowSync(sql, db, audit);
           return 'ok' as const;
         }),
       );
@@ -254,7 +256,7 @@ export class KyselyStore implements Store {
         const touched = await touchPrevious(trx).executeTakeFirst();
         if (touched.numUpdatedRows === 0n) return 'previous-not-valid' as const;
         await insertCertificateRow(trx, certificate);
-        await appendAuditRow(trx, audit);
+        await this.#appendAuditRow(trx, audit);
         return 'ok' as const;
       }),
     );
@@ -310,7 +312,7 @@ export class KyselyStore implements Store {
         if (revoked.numUpdatedRows > 0n) await bumpRevocationEpoch(trx);
         const row = await trx.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
         if (row === undefined) return null;
-        await appendAuditRow(trx, audit);
+        await this.#appendAuditRow(trx, audit);
         return fromCertificateRow(row);
       }),
     );
@@ -338,7 +340,7 @@ export class KyselyStore implements Store {
         // statement's snapshot, but is in the second's.
         const rows = [...(await revokeCurrent()), ...(await revokeCurrent())];
         if (rows.length > 0) await bumpRevocationEpoch(trx);
-        await appendAuditRow(trx, audit);
+        await this.#appendAuditRow(trx, audit);
         return rows.map(fromCertificateRow).sort(newestFirst);
       }),
     );
@@ -402,7 +404,60 @@ export class KyselyStore implements Store {
   }
 
   appendAudit(entry: AuditEntry): Promise<void> {
-    return this.#run('appendAudit', (db) => appendAuditRow(db, entry));
+    // A transaction even for one row: reading the chain's tail and appending after it must not
+    // interleave with another append (see #appendAuditRow). On SQLite it joins the group commit,
+    // so refusals arriving with issuance share its transaction instead of paying one each.
+    const groupCommit = this.#groupCommit;
+    if (groupCommit) return this.#run('appendAudit', (db) => groupCommit.run((sql) => appendAuditRowSync(sql, db, entry)));
+    return this.#run('appendAudit', (db) => db.transaction().execute((trx) => this.#appendAuditRow(trx, entry)));
+  }
+
+  readAuditChain(afterSeq: number, limit: number): Promise<AuditChainRow[]> {
+    checkPaging(limit, afterSeq);
+    return this.#run('readAuditChain', async (db) => {
+      const rows = await db.selectFrom('audit_log').selectAll().where('seq', '>', afterSeq).orderBy('seq').limit(limit).execute();
+      return rows.map(fromAuditChainRow);
+    });
+  }
+
+  listUnchainedAudit(limit: number): Promise<AuditChainRow[]> {
+    checkPaging(limit, undefined);
+    return this.#run('listUnchainedAudit', async (db) => {
+      const rows = await db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where((eb) => eb.or([eb('seq', 'is', null), eb('prev_hash', 'is', null), eb('hash', 'is', null)]))
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      return rows.map(fromAuditChainRow);
+    });
+  }
+
+  auditChainHead(): Promise<AuditChainAnchor | null> {
+    return this.#run('auditChainHead', async (db) => (await chainTail(db).executeTakeFirst()) ?? null);
+  }
+
+  /**
+   * Appends `entry` after the chain's tail, inside the caller's transaction, which must do it as
+   * its last write: on PostgreSQL the row lock taken here (on the meta lock row) queues every
+   * other appender, from any CA process, until this transaction ends, so the shorter the rest,
+   * the less they wait. Callers take their own row locks before this one, never after, so no two
+   * transactions wait on each other in a cycle. The tail is read after the lock is granted, and
+   * under READ COMMITTED each statement sees what committed before it began, so the tail is the
+   * one the previous holder wrote. On SQLite every transaction of this store begins IMMEDIATE
+   * (sqlite-dialect.ts): the write lock is held from BEGIN, and no other writer runs in between.
+   * Should the lock be bypassed anyway, the unique index on seq refuses the second of two rows
+   * claiming one position (ERR_STORE), so the chain never forks.
+   */
+  async #appendAuditRow(trx: Db, entry: AuditEntry): Promise<void> {
+    if (this.backend === 'postgres') {
+      const lock = await trx.selectFrom('meta').select('key').where('key', '=', AUDIT_CHAIN_LOCK_KEY).forUpdate().executeTakeFirst();
+      if (lock === undefined) throw new TlsmeshError('ERR_STORE', `the audit chain lock row (meta ${AUDIT_CHAIN_LOCK_KEY}) is missing; appends cannot be serialised`);
+    }
+    const row = toAuditRow(entry);
+    const chain = nextChainFields((await chainTail(trx).executeTakeFirst()) ?? null, row);
+    await trx.insertInto('audit_log').values({ ...row, seq: chain.seq, prev_hash: chain.prevHash, hash: chain.hash }).execute();
   }
 
   /** In id order (the order entries were appended), or newest first; `afterId`/`beforeId` page. */
@@ -539,8 +594,20 @@ async function bumpRevocationEpoch(db: Db): Promise<void> {
     .execute();
 }
 
-async function appendAuditRow(db: Db, entry: AuditEntry): Promise<void> {
-  await db.insertInto('audit_log').values(toAuditRow(entry)).execute();
+/** The newest chained row's position and hash (an indexed lookup on the unique seq index). */
+function chainTail(db: Db) {
+  return db.selectFrom('audit_log').select(['seq', 'hash']).where('seq', 'is not', null).where('hash', 'is not', null).orderBy('seq', 'desc').limit(1).$narrowType<{ seq: number; hash: string }>();
+}
+
+/**
+ * The group-commit form of #appendAuditRow: the batch runs in one BEGIN IMMEDIATE on the only
+ * connection, so each entry reads the tail its predecessor in the batch just wrote (and, when a
+ * predecessor's savepoint rolled back, the tail before it): a batch chains in queue order.
+ */
+function appendAuditRowSync(sql: SyncExecutor, db: Db, entry: AuditEntry): void {
+  const row = toAuditRow(entry);
+  const chain = nextChainFields(sql.first<AuditChainAnchor>(chainTail(db)) ?? null, row);
+  sql.run(db.insertInto('audit_log').values({ ...row, seq: chain.seq, prev_hash: chain.prevHash, hash: chain.hash }));
 }
 
 function newestFirst(a: CertificateRecord, b: CertificateRecord): number {

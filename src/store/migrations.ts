@@ -4,7 +4,9 @@
  * only where the SQL really differs. Append new migrations; never edit one that has shipped.
  */
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { AUDIT_CHAIN_FORMAT, nextChainFields, type AuditChainAnchor } from './audit-chain.js';
 import type { StoreBackend } from './backend.js';
+import type { StoreSchema } from './schema.js';
 
 function initialSchema(backend: StoreBackend): Migration {
   return {
@@ -111,11 +113,46 @@ function revocationPublishing(): Migration {
   };
 }
 
+/** The meta row every audit append locks first (kysely-store.ts appendAuditRow); its value names the chain format. */
+export const AUDIT_CHAIN_LOCK_KEY = 'audit_chain';
+
+/**
+ * The audit log's hash chain (audit-chain.ts): `seq`, `prev_hash` and `hash` on every row, a
+ * unique index on `seq` (two appends that raced past the lock could not both take one position),
+ * and the lock row. Rows already there are chained in id order, in the migration's transaction;
+ * the columns stay nullable (SQLite adds no NOT NULL column without a default), and the verifier
+ * reports a row without them as written outside the chain.
+ */
+function auditChain(): Migration {
+  return {
+    async up(untyped: Kysely<unknown>): Promise<void> {
+      const db = untyped as Kysely<StoreSchema>;
+      for (const column of ['seq', 'prev_hash', 'hash'] as const) {
+        await db.schema.alterTable('audit_log').addColumn(column, column === 'seq' ? 'bigint' : 'text').execute();
+      }
+      let tail: AuditChainAnchor | null = null;
+      for (let afterId = 0; ; ) {
+        const rows = await db.selectFrom('audit_log').selectAll().where('id', '>', afterId).orderBy('id').limit(1000).execute();
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          const chain = nextChainFields(tail, row);
+          await db.updateTable('audit_log').set({ seq: chain.seq, prev_hash: chain.prevHash, hash: chain.hash }).where('id', '=', row.id).execute();
+          tail = { seq: chain.seq, hash: chain.hash };
+        }
+        afterId = rows[rows.length - 1]!.id;
+      }
+      await db.schema.createIndex('audit_log_seq_idx').on('audit_log').column('seq').unique().execute();
+      await db.insertInto('meta').values({ key: AUDIT_CHAIN_LOCK_KEY, value: AUDIT_CHAIN_FORMAT }).execute();
+    },
+  };
+}
+
 /** The migrations for one backend, keyed by name (Kysely runs them in name order). */
 export function createMigrationProvider(backend: StoreBackend): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '0001_initial_schema': initialSchema(backend),
     '0002_revocation_publishing': revocationPublishing(),
+    '0003_audit_chain': auditChain(),
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }

@@ -5,6 +5,7 @@
  */
 import type { Insertable, Selectable } from 'kysely';
 import type { AuditLogTable, CaKeysTable, CertificatesTable, CrlsTable, TokensTable } from './schema.js';
+import type { AuditChainRow } from './audit-chain.js';
 import type { AuditEntry, AuditRecord, CaKeyRecord, CertificateRecord, CrlRecord, TokenRecord } from './types.js';
 
 export function toEpochMs(date: Date): number {
@@ -127,7 +128,10 @@ export function fromTokenRow(row: Selectable<TokensTable>): TokenRecord {
   };
 }
 
-export function toAuditRow(entry: AuditEntry): Insertable<AuditLogTable> {
+/** Every column but id and the chain fields, none optional (all of them are hashed). */
+export type AuditRowFields = Omit<Selectable<AuditLogTable>, 'id' | 'seq' | 'prev_hash' | 'hash'>;
+
+export function toAuditRow(entry: AuditEntry): AuditRowFields {
   return {
     at: toEpochMs(entry.at),
     actor: entry.actor,
@@ -151,6 +155,24 @@ export function fromAuditRow(row: Selectable<AuditLogTable>): AuditRecord {
     code: row.code,
     detail: parseObject(row.detail, 'audit_log.detail'),
     peer: row.peer,
+  };
+}
+
+/** The row as stored (detail as text), for the hash chain. */
+export function fromAuditChainRow(row: Selectable<AuditLogTable>): AuditChainRow {
+  return {
+    id: row.id,
+    seq: row.seq,
+    at: row.at,
+    actor: row.actor,
+    action: row.action,
+    subject: row.subject,
+    outcome: row.outcome,
+    code: row.code,
+    detail: row.detail,
+    peer: row.peer,
+    prevHash: row.prev_hash,
+    hash: row.hash,
   };
 }
 

@@ -67,6 +67,10 @@ export interface AuditLogTable {
   code: string | null;
   detail: string;
   peer: string | null;
+  /** Chain position, 1, 2, 3, …; null only on a row written outside the chain (audit-chain.ts). */
+  seq: number | null;
+  prev_hash: string | null;
+  hash: string | null;
 }
 
 export interface CrlsTable {

@@ -1,3 +1,5 @@
+import type { AuditChainAnchor, AuditChainRow } from './audit-chain.js';
+
 /**
  * What the CA keeps, and the one interface both backends (SQLite, PostgreSQL) implement.
  * Times are `Date` here and epoch milliseconds in the tables. Serials are lowercase hex of the
@@ -228,6 +230,13 @@ export interface Store {
   /** Calls `listener` for each operation that fails with ERR_STORE; returns the unsubscribe. */
   onError(listener: StoreErrorListener): () => void;
 
+  /** Appends to the audit log's hash chain (audit-chain.ts); every write above that takes an AuditEntry does too. */
   appendAudit(entry: AuditEntry): Promise<void>;
   listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
+  /** Chained audit rows with seq above `afterSeq`, in chain order, at most `limit`: what verification walks. */
+  readAuditChain(afterSeq: number, limit: number): Promise<AuditChainRow[]>;
+  /** Audit rows lacking a chain field (written outside tlsmesh), in id order. */
+  listUnchainedAudit(limit: number): Promise<AuditChainRow[]>;
+  /** The chain's newest position and hash; null while the log is empty. */
+  auditChainHead(): Promise<AuditChainAnchor | null>;
 }

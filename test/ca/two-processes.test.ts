@@ -1,7 +1,7 @@
 /**
  * Two `tlsmesh ca serve` processes on one PostgreSQL, serving at once: concurrent enrolments on
  * both get unique serials, and a token redeemed on one is refused on the other — also when both
- * receive it at the same moment.
+ * receive it at the same moment. Both append to one audit hash chain, which verifies at the end.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { CaClient } from '../../src/client/ca-client.js';
 import { parseCrl, type ParsedCrl } from '../../src/pki/crl.js';
 import { pemBlocks } from '../../src/pki/index.js';
 import { createOcspRequest, parseOcspResponse } from '../../src/pki/ocsp.js';
-import { openPostgresStore, type Store } from '../../src/store/index.js';
+import { openPostgresStore, verifyStoredAuditChain, type Store } from '../../src/store/index.js';
 import { cliCommand, startBackground, type BackgroundCli } from '../helpers/cli.js';
 import { csrFor, PASSPHRASE, TRUST_DOMAIN } from '../helpers/ca.js';
 import { createTestDatabase, requirePgInSuite, type TestDatabase } from '../helpers/pg.js';
@@ -127,6 +127,17 @@ describe('two CA processes on one PostgreSQL', async () => {
     }
     expect(a.crlNumber).toBe(b.crlNumber);
     expect(a.der.equals(b.der)).toBe(true);
+  });
+
+  it('both processes appended to one audit chain, which verifies and holds every audit row', async () => {
+    const report = await verifyStoredAuditChain(store);
+    expect(report.break).toBeUndefined();
+    expect(report.ok).toBe(true);
+    const everything = await store.listAudit({});
+    expect(report.count).toBe(everything.length);
+    // The enrolments of the first test alone are 40 rows written concurrently by both processes.
+    expect(everything.filter((entry) => entry.action === 'enroll' && entry.outcome === 'ok').length).toBeGreaterThanOrEqual(40);
+    expect(report.head).toEqual(await store.auditChainHead());
   });
 });
 
