@@ -32,6 +32,8 @@ export interface CaProcess {
    * NaN where /proc is not available.
    */
   cpuMicros: () => number;
+  /** The same for the child's main thread alone (the one that runs TLS, HTTP and the store). */
+  mainThreadCpuMicros: () => number;
   /** Stops the child (SIGTERM, then SIGKILL) and removes the temp directory. Idempotent. */
   stop: () => Promise<void>;
 }
@@ -39,10 +41,10 @@ export interface CaProcess {
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on every Linux Node supports). */
 const USER_HZ = 100;
 
-function procCpuMicros(pid: number | undefined): number {
+function procCpuMicros(pid: number | undefined, thread?: number): number {
   if (pid === undefined) return NaN;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'latin1');
     // Fields after the command name (which may hold spaces, so cut at its closing parenthesis):
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after ") ".
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -107,7 +109,7 @@ export async function startCaProcess(options: CaProcessOptions = {}): Promise<Ca
       });
       child.once('error', reject);
     });
-    return { ...ready, dataDir, cpuMicros: () => procCpuMicros(child.pid), stop };
+    return { ...ready, dataDir, cpuMicros: () => procCpuMicros(child.pid), mainThreadCpuMicros: () => procCpuMicros(child.pid, child.pid), stop };
   } catch (error) {
     const log = await tailOf(logFile, 20);
     await stop();

@@ -33,7 +33,14 @@ async function main(): Promise<void> {
   });
   const config = resolveCaConfig(dataDir, await readCaFile(dataDir), {}, {});
   const destination = pino.destination({ dest: logFile, sync: false });
-  const running = await startCa({ config, passphrase, logger: createLogger({ component: 'ca', destination }) });
+  // BENCH_CA_ISSUING_WORKERS: the CA's issuing threads (startCa's default when unset), to compare.
+  const workers = process.env['BENCH_CA_ISSUING_WORKERS'];
+  const running = await startCa({
+    config,
+    passphrase,
+    logger: createLogger({ component: 'ca', destination }),
+    ...(workers !== undefined && workers !== '' ? { issuingWorkers: Number(workers) } : {}),
+  });
 
   let stopping = false;
   const stop = (): void => {

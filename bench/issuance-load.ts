@@ -39,7 +39,15 @@ export interface PhaseOutcome {
   window: { startUs: number; endUs: number };
   /** CPU used over the phase, µs, all threads: the CA process's, and this load generator's. */
   serverCpuUs: number;
+  /** The CA's main thread alone (TLS, HTTP, store; and the cryptography unless a worker pool does it). */
+  serverMainThreadCpuUs: number;
   clientCpuUs: number;
+}
+
+/** CPU time so far, µs, of the CA process (all threads) and of its main thread. */
+export interface ServerCpu {
+  cpuMicros: () => number;
+  mainThreadCpuMicros: () => number;
 }
 
 const processCpuMicros = (): number => {
@@ -116,11 +124,12 @@ export async function runPhase(
   connections: readonly EnrolConnection[],
   tickets: readonly EnrolmentTicket[],
   maxMs: number,
-  serverCpuMicros: () => number,
+  server: ServerCpu,
 ): Promise<PhaseOutcome> {
   const latenciesMs: number[] = [];
   const serials: string[] = [];
-  const serverCpuStart = serverCpuMicros();
+  const serverCpuStart = server.cpuMicros();
+  const mainThreadCpuStart = server.mainThreadCpuMicros();
   const clientCpuStart = processCpuMicros();
   const startUs = monotonicUs();
   const start = performance.now();
@@ -155,7 +164,8 @@ export async function runPhase(
     latenciesMs,
     serials,
     window: { startUs, endUs: monotonicUs() },
-    serverCpuUs: serverCpuMicros() - serverCpuStart,
+    serverCpuUs: server.cpuMicros() - serverCpuStart,
+    serverMainThreadCpuUs: server.mainThreadCpuMicros() - mainThreadCpuStart,
     clientCpuUs: processCpuMicros() - clientCpuStart,
   };
 }

@@ -97,14 +97,14 @@ async function loadStore(store: StoreKind, ca: CaProcess, admin: CaClient): Prom
   for (const phase of PHASES) {
     const connections = await enrolmentConnections(ca, phase.concurrency);
     try {
-      const warm = await runPhase(connections, tickets.slice(used, used + phase.warmup), phase.maxMs, ca.cpuMicros);
+      const warm = await runPhase(connections, tickets.slice(used, used + phase.warmup), phase.maxMs, ca);
       used += phase.warmup;
-      const outcome = await runPhase(connections, tickets.slice(used, used + phase.measured), phase.maxMs, ca.cpuMicros);
+      const outcome = await runPhase(connections, tickets.slice(used, used + phase.measured), phase.maxMs, ca);
       used += phase.measured;
       received.push(...warm.serials, ...outcome.serials);
       measurements.push({ store, concurrency: phase.concurrency, outcome });
       const rate = (outcome.completed * 1000) / outcome.elapsedMs;
-      progress(`${store}, ${phase.concurrency} client(s): ${outcome.completed} certificates, ${Math.round(rate)}/s, p50 ${percentile(outcome.latenciesMs, 50).toFixed(2)} ms, CPU µs/cert server ${Math.round(outcome.serverCpuUs / outcome.completed)} client ${Math.round(outcome.clientCpuUs / outcome.completed)}`);
+      progress(`${store}, ${phase.concurrency} client(s): ${outcome.completed} certificates, ${Math.round(rate)}/s, p50 ${percentile(outcome.latenciesMs, 50).toFixed(2)} ms, CPU µs/cert server ${Math.round(outcome.serverCpuUs / outcome.completed)} (main thread ${Math.round(outcome.serverMainThreadCpuUs / outcome.completed)}) client ${Math.round(outcome.clientCpuUs / outcome.completed)}`);
     } finally {
       for (const connection of connections) connection.close();
     }
@@ -186,6 +186,7 @@ async function benchCa(report: Report): Promise<PhaseWindow[]> {
     // Per certificate, whoever was the bottleneck: with the CPU time of both processes and the
     // cores available, these say how far the machine could go (see docs/performance.md).
     report.add(result(bench, 'server CPU per certificate', outcome.serverCpuUs / outcome.completed, 'µs'));
+    report.add(result(bench, 'server main thread CPU per certificate', outcome.serverMainThreadCpuUs / outcome.completed, 'µs'));
     report.add(result(bench, 'client CPU per certificate', outcome.clientCpuUs / outcome.completed, 'µs'));
   }
 

@@ -81,7 +81,10 @@ export class LeafIssuer {
   private readonly trailingExtensions: Buffer;
   private readonly authorityKeyId: Buffer;
 
-  constructor(options: LeafIssuerOptions) {
+  constructor(
+    /** What it was built from (an issuing worker thread builds its own from these). */
+    readonly options: LeafIssuerOptions,
+  ) {
     this.issuer = readIssuerFields(options.issuerCertDer, options.issuerNotAfter);
     this.privateKey = options.issuerPrivateKey;
     this.algorithm = signatureAlgorithmFor(options.issuerPrivateKey);
