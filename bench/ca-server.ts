@@ -33,14 +33,7 @@ async function main(): Promise<void> {
   });
   const config = resolveCaConfig(dataDir, await readCaFile(dataDir), {}, {});
   const destination = pino.destination({ dest: logFile, sync: false });
-  // BENCH_CA_ISSUING_WORKERS: the CA's issuing threads (startCa's default when unset), to compare.
-  const workers = process.env['BENCH_CA_ISSUING_WORKERS'];
-  const running = await startCa({
-    config,
-    passphrase,
-    logger: createLogger({ component: 'ca', destination }),
-    ...(workers !== undefined && workers !== '' ? { issuingWorkers: Number(workers) } : {}),
-  });
+  const running = await startCa({ config, passphrase, logger: createLogger({ component: 'ca', destination }) });
 
   let stopping = false;
   const stop = (): void => {

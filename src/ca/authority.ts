@@ -8,7 +8,6 @@ import { TlsmeshError, isTlsmeshError } from '../errors.js';
 import {
   canonicalDnsName,
   canonicalIp,
-  csrDer,
   parseCsr,
   parseWorkloadId,
   randomSerial,
@@ -19,9 +18,8 @@ import {
 import type { AuditEntry, CertificateFilter, CertificateKind, CertificateRecord, Store } from '../store/index.js';
 import { adminSpiffeId, caSpiffeId, RESERVED_PATH_PREFIX } from './identities.js';
 import type { Keyring } from './keyring.js';
-import type { IssuingPool } from './issuing-pool.js';
 import { LiveKeyring } from './live-keyring.js';
-import { grantNames, type GrantedNames, type NameAllowance } from './name-policy.js';
+import { grantNames, type GrantedNames } from './name-policy.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, mintToken, verifyToken } from './tokens.js';
 
 export interface Lifetimes {
@@ -46,11 +44,6 @@ export interface AuthorityOptions {
    * CRL here, so a revoke call that returned is already in the CRL. Must not throw.
    */
   afterRevoke?: () => Promise<void>;
-  /**
-   * Worker threads that verify CSRs and sign leaves for enrolments, off the thread that runs
-   * TLS, HTTP and the store. Without it the Authority does that work itself.
-   */
-  issuingPool?: IssuingPool | undefined;
 }
 
 export interface IssuedCertificate {
@@ -80,7 +73,6 @@ export interface TokenRequest {
 }
 
 const MAX_SERIAL_ATTEMPTS = 3;
-const MAX_KEYRING_CHANGES = 3;
 
 /** Errors already written to the audit log, so the HTTP layer does not write them twice. */
 const AUDITED = new WeakSet<TlsmeshError>();
@@ -94,10 +86,8 @@ export class Authority {
   readonly trustDomain: string;
   readonly #serials: () => Buffer;
   readonly #afterRevoke: (() => Promise<void>) | undefined;
-  readonly #pool: IssuingPool | undefined;
 
   constructor(options: AuthorityOptions) {
-    this.#pool = options.issuingPool;
     this.#serials = options.serials ?? (() => randomSerial());
     this.#afterRevoke = options.afterRevoke;
     this.store = options.store;
@@ -135,18 +125,10 @@ export class Authority {
       });
       audit.subject = claims.spiffeId;
       audit.detail['jti'] = claims.jti;
-      const pool = this.#pool;
-      let inThread: { csr: ParsedCsr; names: GrantedNames } | undefined;
-      const csrBytes = pool === undefined ? undefined : csrDer(input.csr);
-      if (pool === undefined) {
-        const csr = parseCsr(input.csr);
-        inThread = { csr, names: grantNames(csr, claims) };
-      }
+      const csr = parseCsr(input.csr);
+      const names = grantNames(csr, claims);
       for (let attempt = 1; ; attempt++) {
-        const { record, result } =
-          inThread !== undefined
-            ? this.build(inThread.csr, inThread.names, 'workload', `enroll:${claims.jti}`, this.lifetimes.leafSeconds)
-            : await this.buildInPool(pool!, csrBytes!, claims, 'workload', `enroll:${claims.jti}`, this.lifetimes.leafSeconds);
+        const { record, result } = this.build(csr, names, 'workload', `enroll:${claims.jti}`, this.lifetimes.leafSeconds);
         try {
           const outcome = await this.store.redeemTokenAndInsertCertificate(claims.jti, this.clock(), record, audit.ok({ serial: record.serial }));
           if (outcome === 'token-used') throw new TlsmeshError('ERR_TOKEN_REUSED', 'this token has already been used; ask for a new one');
@@ -293,45 +275,15 @@ export class Authority {
 
   // -------------------------------------------------------------------------------------------
 
-  /** Validity and serial of a new leaf from `keyring`'s active issuer. */
-  private plan(keyring: Keyring, ttlSeconds: number): { now: Date; notBefore: Date; notAfter: Date; serial: Buffer } {
+  private build(csr: ParsedCsr, names: GrantedNames, kind: CertificateKind, origin: string, ttlSeconds: number): { record: CertificateRecord; result: IssuedCertificate } {
     const now = this.clock();
+    // One keyring for the whole certificate: a rotation landing meanwhile must not mix issuers.
+    const keyring = this.keyring;
     const seconds = Math.floor(now.getTime() / 1000) * 1000;
     const notBefore = new Date(seconds - this.lifetimes.backdateSeconds * 1000);
     const issuerNotAfter = keyring.issuer.record.notAfter.getTime();
     const notAfter = new Date(Math.min(seconds + ttlSeconds * 1000, issuerNotAfter));
-    return { now, notBefore, notAfter, serial: this.#serials() };
-  }
-
-  /**
-   * As `build`, with CSR verification, name policy and signing on the issuing pool. The keyring
-   * is taken once; if a rotation made another one current while the worker signed, the leaf is
-   * built again with the new one (never stored signed by a key no longer active).
-   */
-  private async buildInPool(
-    pool: IssuingPool,
-    csr: Buffer,
-    allowance: NameAllowance,
-    kind: CertificateKind,
-    origin: string,
-    ttlSeconds: number,
-  ): Promise<{ record: CertificateRecord; result: IssuedCertificate }> {
-    // Rotation steps are minutes apart; three in a row during one signature means something is wrong.
-    for (let attempt = 1; attempt <= MAX_KEYRING_CHANGES; attempt++) {
-      const keyring = this.keyring;
-      const { now, notBefore, notAfter, serial } = this.plan(keyring, ttlSeconds);
-      const leaf = await pool.issue(keyring, { csrDer: csr, allowance, serial, notBefore, notAfter });
-      if (leaf === 'stale' || this.keyring !== keyring) continue;
-      return this.assemble(keyring, leaf.der, leaf.names, kind, origin, { now, notBefore, notAfter, serial });
-    }
-    throw new TlsmeshError('ERR_INTERNAL', `the CA keys changed ${MAX_KEYRING_CHANGES} times while one certificate was being signed`);
-  }
-
-  private build(csr: ParsedCsr, names: GrantedNames, kind: CertificateKind, origin: string, ttlSeconds: number): { record: CertificateRecord; result: IssuedCertificate } {
-    // One keyring for the whole certificate: a rotation landing meanwhile must not mix issuers.
-    const keyring = this.keyring;
-    const planned = this.plan(keyring, ttlSeconds);
-    const { notBefore, notAfter, serial } = planned;
+    const serial = this.#serials();
     const der = keyring.issuer.leafIssuer.issue({
       serial,
       spki: csr.spki,
@@ -342,17 +294,6 @@ export class Authority {
       notBefore,
       notAfter,
     });
-    return this.assemble(keyring, der, names, kind, origin, planned);
-  }
-
-  private assemble(
-    keyring: Keyring,
-    der: Buffer,
-    names: GrantedNames,
-    kind: CertificateKind,
-    origin: string,
-    { now, notBefore, notAfter, serial }: { now: Date; notBefore: Date; notAfter: Date; serial: Buffer },
-  ): { record: CertificateRecord; result: IssuedCertificate } {
     const record: CertificateRecord = {
       serial: serialHex(serial),
       spiffeId: names.spiffeId,

@@ -5,7 +5,6 @@
  */
 import type { ServerOptions as HttpsServerOptions, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { createCsr, generateKeyPair } from '../pki/index.js';
 import { createLogger, type Logger } from '../observe/logger.js';
@@ -18,7 +17,6 @@ import { OcspService } from './ocsp-service.js';
 import { caSpiffeId } from './identities.js';
 import { readCaFile } from './config.js';
 import { Keyring } from './keyring.js';
-import { IssuingPool } from './issuing-pool.js';
 import { LiveKeyring } from './live-keyring.js';
 import { KEYS_EPOCH } from './rotation.js';
 
@@ -29,12 +27,6 @@ export interface StartCaOptions {
   clock?: () => Date;
   /** An already open store (tests); otherwise `config.store` is opened, migrated and closed with the server. */
   store?: Store;
-  /**
-   * Worker threads that verify CSRs and sign leaves for enrolments (IssuingPool), so that a
-   * second core does the cryptography while this thread keeps TLS, HTTP and the store. Default:
-   * 1 where the machine has two or more CPUs, else 0 (the Authority does it in this thread).
-   */
-  issuingWorkers?: number;
 }
 
 export interface RunningCa {
@@ -87,13 +79,9 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
     });
     await publisher.start();
     stopOnFailure.push(() => publisher.stop());
-    const issuingWorkers = options.issuingWorkers ?? (availableParallelism() > 1 ? 1 : 0);
-    const issuingPool = issuingWorkers > 0 ? new IssuingPool(issuingWorkers) : undefined;
-    if (issuingPool !== undefined) stopOnFailure.push(() => void issuingPool.close());
     const authority = new Authority({
       store,
       keyring,
-      issuingPool,
       lifetimes: { leafSeconds: config.leafSeconds, adminSeconds: config.adminSeconds },
       clock,
       // A revoke call returns once the new CRL is published; if publishing fails, the poll
@@ -187,7 +175,6 @@ export async function startCa(options: StartCaOptions): Promise<RunningCa> {
         publisher.stop();
         ocsp.stop();
         await app.close();
-        await issuingPool?.close();
         if (ownsStore) await store.close();
       },
     };

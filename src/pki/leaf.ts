@@ -81,10 +81,7 @@ export class LeafIssuer {
   private readonly trailingExtensions: Buffer;
   private readonly authorityKeyId: Buffer;
 
-  constructor(
-    /** What it was built from (an issuing worker thread builds its own from these). */
-    readonly options: LeafIssuerOptions,
-  ) {
+  constructor(options: LeafIssuerOptions) {
     this.issuer = readIssuerFields(options.issuerCertDer, options.issuerNotAfter);
     this.privateKey = options.issuerPrivateKey;
     this.algorithm = signatureAlgorithmFor(options.issuerPrivateKey);
