@@ -1,14 +1,15 @@
 /**
- * Load on the CA's enrolment API: tokens minted and CSRs made before any timing, then N workers
- * (one keep-alive socket each) enrolling until a phase's count or time bound is reached. Every
+ * Load on the CA's enrolment API: tokens minted, CSRs made and requests built before any timing,
+ * then N workers (one kept-alive TLS connection each, bench/enrol-connection.ts) enrolling until a phase's count or time bound is reached. Every
  * response must carry a serial; at the end the store must hold exactly the serials received.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { caPaths } from '../src/ca/data-dir.js';
-import { CaClient } from '../src/client/ca-client.js';
+import { CaClient, type IssuedResponse } from '../src/client/ca-client.js';
 import { credentialPathsIn } from '../src/client/paths.js';
 import { createCsr, generateKeyPair } from '../src/pki/index.js';
+import { EnrolConnection, prepareEnrolRequest, type PreparedRequest } from './enrol-connection.js';
 
 /** Distinct workload keys and identities; each CSR serves every token of its identity. */
 const IDENTITIES = 64;
@@ -25,6 +26,8 @@ export interface EnrolmentTicket {
   token: string;
   csr: string;
   spiffeId: string;
+  /** The HTTP request carrying token and CSR, built before any timing. */
+  request: PreparedRequest;
 }
 
 export interface PhaseOutcome {
@@ -34,7 +37,23 @@ export interface PhaseOutcome {
   serials: string[];
   /** CLOCK_MONOTONIC µs (process.hrtime), to cut the server's CPU profile to this phase. */
   window: { startUs: number; endUs: number };
+  /** CPU used over the phase, µs, all threads: the CA process's, and this load generator's. */
+  serverCpuUs: number;
+  /** The CA's main thread alone (TLS, HTTP, store; and the cryptography unless a worker pool does it). */
+  serverMainThreadCpuUs: number;
+  clientCpuUs: number;
 }
+
+/** CPU time so far, µs, of the CA process (all threads) and of its main thread. */
+export interface ServerCpu {
+  cpuMicros: () => number;
+  mainThreadCpuMicros: () => number;
+}
+
+const processCpuMicros = (): number => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
 
 const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
@@ -71,6 +90,13 @@ export async function enrolmentClient(target: Target, concurrency: number): Prom
   return new CaClient({ url: target.url, bundlePem, trustDomain: target.trustDomain, maxSockets: concurrency });
 }
 
+/** One kept-alive TLS connection per concurrent client, open (handshake done) before timing. */
+export async function enrolmentConnections(target: Target, concurrency: number): Promise<EnrolConnection[]> {
+  const bundlePem = await readFile(caPaths(target.dataDir).bundle, 'utf8');
+  const url = new URL(target.url);
+  return Promise.all(Array.from({ length: concurrency }, () => EnrolConnection.open(url, bundlePem, target.trustDomain)));
+}
+
 /** `count` tickets (token + matching CSR), minted through the admin API. */
 export async function prepareTickets(target: Target, admin: CaClient, count: number): Promise<EnrolmentTicket[]> {
   const csrs: string[] = [];
@@ -78,41 +104,70 @@ export async function prepareTickets(target: Target, admin: CaClient, count: num
     csrs.push(await createCsr({ privateKey: generateKeyPair('p256').privateKey, spiffeId: spiffeIdOf(target.trustDomain, identity) }));
   }
   const tickets = new Array<EnrolmentTicket>(count);
+  const url = new URL(target.url);
   await pool(count, MINT_CONCURRENCY, async (index) => {
     const spiffeId = spiffeIdOf(target.trustDomain, index % IDENTITIES);
     const { token } = await admin.createToken({ spiffeId });
-    tickets[index] = { token, csr: csrs[index % IDENTITIES]!, spiffeId };
+    const csr = csrs[index % IDENTITIES]!;
+    tickets[index] = { token, csr, spiffeId, request: prepareEnrolRequest(url, token, csr) };
   });
   return tickets;
 }
 
 /**
- * Enrols with `tickets` from `concurrency` workers until all are used or `maxMs` has passed.
- * The first certificate is checked in full (chain signature, serial, SPIFFE ID); the rest only
- * for a serial, which is what the store check at the end compares.
+ * Enrols with `tickets` over `connections` (one worker each, one request in flight per
+ * connection) until all are used or `maxMs` has passed. Every answer must be 200 with a serial;
+ * the first certificate is checked in full (chain signature, serial, SPIFFE ID), the rest only for
+ * a serial, which is what the store check at the end compares.
  */
-export async function runPhase(client: CaClient, tickets: readonly EnrolmentTicket[], concurrency: number, maxMs: number): Promise<PhaseOutcome> {
+export async function runPhase(
+  connections: readonly EnrolConnection[],
+  tickets: readonly EnrolmentTicket[],
+  maxMs: number,
+  server: ServerCpu,
+): Promise<PhaseOutcome> {
   const latenciesMs: number[] = [];
   const serials: string[] = [];
+  const serverCpuStart = server.cpuMicros();
+  const mainThreadCpuStart = server.mainThreadCpuMicros();
+  const clientCpuStart = processCpuMicros();
   const startUs = monotonicUs();
   const start = performance.now();
+  const deadline = start + maxMs;
   let lastEnd = start;
-  await pool(
-    tickets.length,
-    concurrency,
-    async (index) => {
+  let next = 0;
+  const state: { failure: Error | null } = { failure: null };
+  const worker = async (connection: EnrolConnection): Promise<void> => {
+    while (state.failure === null && next < tickets.length && performance.now() < deadline) {
+      const index = next++;
       const ticket = tickets[index]!;
-      const sent = performance.now();
-      const issued = await client.enroll(ticket.token, ticket.csr);
-      lastEnd = performance.now();
-      latenciesMs.push(lastEnd - sent);
-      if (typeof issued.serial !== 'string' || !/^[0-9a-f]{2,40}$/.test(issued.serial)) throw new Error(`enrolment ${index} answered without a valid serial`);
-      if (serials.length === 0) checkCertificate(issued.certificatePem, issued.serial, ticket.spiffeId);
-      serials.push(issued.serial);
-    },
-    start + maxMs,
-  );
-  return { completed: serials.length, elapsedMs: lastEnd - start, latenciesMs, serials, window: { startUs, endUs: monotonicUs() } };
+      try {
+        const sent = performance.now();
+        const answer = await connection.send(ticket.request);
+        lastEnd = performance.now();
+        latenciesMs.push(lastEnd - sent);
+        const issued = answer.body as Partial<IssuedResponse> & { error?: { code?: unknown } };
+        if (answer.status !== 200) throw new Error(`enrolment ${index} refused: HTTP ${answer.status} ${String(issued.error?.code)}`);
+        if (typeof issued.serial !== 'string' || !/^[0-9a-f]{2,40}$/.test(issued.serial)) throw new Error(`enrolment ${index} answered without a valid serial`);
+        if (serials.length === 0) checkCertificate(String(issued.certificatePem), issued.serial, ticket.spiffeId);
+        serials.push(issued.serial);
+      } catch (error) {
+        state.failure ??= error instanceof Error ? error : new Error(String(error));
+      }
+    }
+  };
+  await Promise.all(connections.slice(0, tickets.length).map(worker));
+  if (state.failure !== null) throw state.failure;
+  return {
+    completed: serials.length,
+    elapsedMs: lastEnd - start,
+    latenciesMs,
+    serials,
+    window: { startUs, endUs: monotonicUs() },
+    serverCpuUs: server.cpuMicros() - serverCpuStart,
+    serverMainThreadCpuUs: server.mainThreadCpuMicros() - mainThreadCpuStart,
+    clientCpuUs: processCpuMicros() - clientCpuStart,
+  };
 }
 
 function checkCertificate(chainPem: string, serial: string, spiffeId: string): void {

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CaClient } from '../src/client/ca-client.js';
 import { startCaProcess, type CaProcess } from './ca-process.js';
-import { adminClient, enrolmentClient, percentile, prepareTickets, runPhase, verifyStore, type PhaseOutcome } from './issuance-load.js';
+import { adminClient, enrolmentConnections, percentile, prepareTickets, runPhase, verifyStore, type PhaseOutcome } from './issuance-load.js';
 import { measureLeafEncoding } from './leaf-encoding.js';
 import { createBenchDatabase, postgresUnavailableReason, redactedPgUrl } from './postgres-database.js';
 import { measureRawLimit } from './raw-limit.js';
@@ -95,18 +95,18 @@ async function loadStore(store: StoreKind, ca: CaProcess, admin: CaClient): Prom
   const received: string[] = [];
   let used = 0;
   for (const phase of PHASES) {
-    const client = await enrolmentClient(ca, phase.concurrency);
+    const connections = await enrolmentConnections(ca, phase.concurrency);
     try {
-      const warm = await runPhase(client, tickets.slice(used, used + phase.warmup), phase.concurrency, phase.maxMs);
+      const warm = await runPhase(connections, tickets.slice(used, used + phase.warmup), phase.maxMs, ca);
       used += phase.warmup;
-      const outcome = await runPhase(client, tickets.slice(used, used + phase.measured), phase.concurrency, phase.maxMs);
+      const outcome = await runPhase(connections, tickets.slice(used, used + phase.measured), phase.maxMs, ca);
       used += phase.measured;
       received.push(...warm.serials, ...outcome.serials);
       measurements.push({ store, concurrency: phase.concurrency, outcome });
       const rate = (outcome.completed * 1000) / outcome.elapsedMs;
-      progress(`${store}, ${phase.concurrency} client(s): ${outcome.completed} certificates, ${Math.round(rate)}/s, p50 ${percentile(outcome.latenciesMs, 50).toFixed(2)} ms`);
+      progress(`${store}, ${phase.concurrency} client(s): ${outcome.completed} certificates, ${Math.round(rate)}/s, p50 ${percentile(outcome.latenciesMs, 50).toFixed(2)} ms, CPU µs/cert server ${Math.round(outcome.serverCpuUs / outcome.completed)} (main thread ${Math.round(outcome.serverMainThreadCpuUs / outcome.completed)}) client ${Math.round(outcome.clientCpuUs / outcome.completed)}`);
     } finally {
-      client.close();
+      for (const connection of connections) connection.close();
     }
   }
   await verifyStore(admin, received);
@@ -183,6 +183,11 @@ async function benchCa(report: Report): Promise<PhaseWindow[]> {
     report.add(result(bench, 'latency p50', percentile(outcome.latenciesMs, 50), 'ms'));
     report.add(result(bench, 'latency p99', percentile(outcome.latenciesMs, 99), 'ms'));
     report.add(result(bench, 'certificates measured', outcome.completed, 'certs'));
+    // Per certificate, whoever was the bottleneck: with the CPU time of both processes and the
+    // cores available, these say how far the machine could go (see docs/performance.md).
+    report.add(result(bench, 'server CPU per certificate', outcome.serverCpuUs / outcome.completed, 'µs'));
+    report.add(result(bench, 'server main thread CPU per certificate', outcome.serverMainThreadCpuUs / outcome.completed, 'µs'));
+    report.add(result(bench, 'client CPU per certificate', outcome.clientCpuUs / outcome.completed, 'µs'));
   }
 
   const best = report.results.find((entry) => entry.bench === 'issuance/sqlite/c32' && entry.metric === 'throughput');
