@@ -43,6 +43,17 @@ const HANDSHAKE_KINDS = ['full', 'resumed'] as const;
 
 export const GOALS = { ofPlaintext: 0.85, ofNodeTls: 0.95, resumedOverFull: 2 } as const;
 
+const SDK_PHASES = [...PROTOCOLS, 'handshakes'] as const;
+type SdkPhase = (typeof SDK_PHASES)[number];
+
+/** BENCH_SDK_PHASES=http1,handshakes…: run only some phases (default all), to look at one without waiting for the rest. */
+function sdkPhases(): Set<SdkPhase> {
+  const names = (process.env['BENCH_SDK_PHASES'] ?? SDK_PHASES.join(',')).split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(SDK_PHASES as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new TypeError(`BENCH_SDK_PHASES: unknown phase ${unknown.join(', ')} (use ${SDK_PHASES.join(', ')}, comma-separated)`);
+  return new Set(names as SdkPhase[]);
+}
+
 /** BENCH_SDK_CALLER=every: mTLS handlers read the caller's SPIFFE ID on every request (default: once per connection). */
 function callerOnEveryRequest(): boolean {
   const value = process.env['BENCH_SDK_CALLER'] ?? 'connection';
@@ -69,15 +80,18 @@ interface Aggregate {
   rounds: number[];
   /** The server child's CPU time during the blocks, µs. */
   serverCpuUs: number;
+  /** This process's (the load generator's) CPU time during the blocks, µs. */
+  clientCpuUs: number;
 }
 
-const emptyAggregate = (): Aggregate => ({ completed: 0, latenciesMs: [], rounds: [], serverCpuUs: 0 });
+const emptyAggregate = (): Aggregate => ({ completed: 0, latenciesMs: [], rounds: [], serverCpuUs: 0, clientCpuUs: 0 });
 
-function absorb(aggregate: Aggregate, measured: Measured, serverCpuUs: number): void {
+function absorb(aggregate: Aggregate, measured: Measured, cpu: { serverCpuUs: number; clientCpuUs: number }): void {
   aggregate.completed += measured.completed;
   for (const latency of measured.latenciesMs) aggregate.latenciesMs.push(latency);
   aggregate.rounds.push((measured.completed * 1000) / measured.elapsedMs);
-  aggregate.serverCpuUs += serverCpuUs;
+  aggregate.serverCpuUs += cpu.serverCpuUs;
+  aggregate.clientCpuUs += cpu.clientCpuUs;
 }
 
 /**
@@ -93,6 +107,11 @@ function rate(aggregate: Aggregate): number {
 
 /** The server's CPU time per operation, µs (all blocks together). */
 const cpuPerOperation = (aggregate: Aggregate): number => aggregate.serverCpuUs / aggregate.completed;
+/**
+ * Client and server CPU time per operation, µs: what a request costs the two cores whoever was
+ * waiting for whom, so it moves less than req/s when other work shares the machine.
+ */
+const totalCpuPerOperation = (aggregate: Aggregate): number => (aggregate.serverCpuUs + aggregate.clientCpuUs) / aggregate.completed;
 
 /** min–max of per-round ratios, to show how much the machine drifted. */
 function spread(numerator: Aggregate, denominator: Aggregate): string {
@@ -113,12 +132,25 @@ function delta(after: ServerStats, before: ServerStats, key: ServerKey) {
   };
 }
 
-/** One measured block, with the server's CPU time spent during it. */
-async function block(server: SdkServerProcess, operation: () => Promise<void>, count: number, concurrency: number, maxMs: number): Promise<{ measured: Measured; serverCpuUs: number }> {
+const ownCpuUs = (): number => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
+
+/** One measured block, with the server's and this process's CPU time spent during it. */
+async function block(
+  server: SdkServerProcess,
+  operation: () => Promise<void>,
+  count: number,
+  concurrency: number,
+  maxMs: number,
+): Promise<{ measured: Measured; cpu: { serverCpuUs: number; clientCpuUs: number } }> {
   const before = await server.stats();
+  const clientBefore = ownCpuUs();
   const measured = await drive(operation, count, concurrency, maxMs);
+  const clientCpuUs = ownCpuUs() - clientBefore;
   const after = await server.stats();
-  return { measured, serverCpuUs: after.cpuUs - before.cpuUs };
+  return { measured, cpu: { serverCpuUs: after.cpuUs - before.cpuUs, clientCpuUs } };
 }
 
 async function loadProtocol(protocol: Protocol, server: SdkServerProcess, setup: ClientSetup, windows: PhaseWindow[]): Promise<Record<Variant, Aggregate>> {
@@ -138,8 +170,8 @@ async function loadProtocol(protocol: Protocol, server: SdkServerProcess, setup:
     const aggregates = Object.fromEntries(VARIANTS.map((variant) => [variant, emptyAggregate()])) as Record<Variant, Aggregate>;
     for (let round = 0; round < ROUNDS; round++) {
       for (const variant of rotated(VARIANTS, round)) {
-        const { measured, serverCpuUs } = await block(server, () => requesters[variant].send(), plan.measured, CONCURRENCY, plan.maxMs);
-        absorb(aggregates[variant], measured, serverCpuUs);
+        const { measured, cpu } = await block(server, () => requesters[variant].send(), plan.measured, CONCURRENCY, plan.maxMs);
+        absorb(aggregates[variant], measured, cpu);
         sent[variant] += measured.completed;
         windows.push({ label: `sdk ${protocol} ${variant}`, ...measured.window });
       }
@@ -157,7 +189,7 @@ async function loadProtocol(protocol: Protocol, server: SdkServerProcess, setup:
       const aggregate = aggregates[variant];
       progress(
         `${key}: ${aggregate.completed} requests measured on ${total.connections} connection(s), ${Math.round(rate(aggregate))}/s, p50 ${percentile(aggregate.latenciesMs, 50).toFixed(2)} ms, ` +
-          `server ${cpuPerOperation(aggregate).toFixed(1)} µs CPU/request` +
+          `server ${cpuPerOperation(aggregate).toFixed(1)} µs CPU/request, client + server ${totalCpuPerOperation(aggregate).toFixed(1)} µs` +
           (variant === 'plaintext' ? '' : `; every connection authenticated as ${setup.client.spiffeId}${total.tls.length > 0 ? `; ${total.tls.join(', ')}` : ''}`),
       );
     }
@@ -203,9 +235,9 @@ async function handshakes(server: SdkServerProcess, setup: ClientSetup, windows:
     for (const { key, kind, shaker } of rotated(blocks, round)) {
       const { done, resumed } = shaker;
       const count = kind === 'full' ? HANDSHAKE.full : HANDSHAKE.resumed;
-      const { measured, serverCpuUs } = await block(server, () => shaker.operation(false), count, HANDSHAKE.concurrency, HANDSHAKE.maxMs);
+      const { measured, cpu } = await block(server, () => shaker.operation(false), count, HANDSHAKE.concurrency, HANDSHAKE.maxMs);
       check(key, shaker, kind, done, resumed);
-      absorb(aggregates[key], measured, serverCpuUs);
+      absorb(aggregates[key], measured, cpu);
       windows.push({ label: `sdk handshake ${key}`, ...measured.window });
     }
   }
@@ -230,6 +262,7 @@ async function handshakes(server: SdkServerProcess, setup: ClientSetup, windows:
 /** Runs the SDK benchmark, adding its results and goal verdicts to `report`; returns the measured windows for CPU profiles. */
 export async function runSdkBench(report: Report, options: { cpuProfileDir?: string | undefined; registerCleanup?: (cleanup: () => Promise<void>) => () => void } = {}): Promise<PhaseWindow[]> {
   const everyRequest = callerOnEveryRequest();
+  const phases = sdkPhases();
   progress('sdk: issuing the server and client identities from a bench CA (not timed)…');
   const identities = await issueBenchIdentities();
   const server = await startSdkServerProcess({
@@ -243,14 +276,16 @@ export async function runSdkBench(report: Report, options: { cpuProfileDir?: str
   const setup: ClientSetup = { client: identities.client, source, serverSpiffeId: identities.server.spiffeId, concurrency: CONCURRENCY };
   const windows: PhaseWindow[] = [];
   const loads = new Map<Protocol, Record<Variant, Aggregate>>();
-  let shakes: Record<HandshakeKey, Aggregate>;
+  let shakes: Record<HandshakeKey, Aggregate> | undefined;
   try {
-    for (const protocol of PROTOCOLS) {
+    for (const protocol of PROTOCOLS.filter((name) => phases.has(name))) {
       progress(`sdk ${protocol}: ${VARIANTS.join(', ')}; ${CONCURRENCY} in flight, ${ROUNDS} rounds of ${LOAD[protocol].measured} requests each…`);
       loads.set(protocol, await loadProtocol(protocol, server, setup, windows));
     }
-    progress(`sdk handshakes: full and resumed, ${HANDSHAKE.concurrency} at once, ${HANDSHAKE.rounds} rounds…`);
-    shakes = await handshakes(server, setup, windows);
+    if (phases.has('handshakes')) {
+      progress(`sdk handshakes: full and resumed, ${HANDSHAKE.concurrency} at once, ${HANDSHAKE.rounds} rounds…`);
+      shakes = await handshakes(server, setup, windows);
+    }
   } catch (error) {
     const log = await server.logTail(20);
     throw new Error(`${error instanceof Error ? error.message : String(error)}${log ? `\nlast server log lines:\n${log}` : ''}`, { cause: error });
@@ -276,6 +311,10 @@ export async function runSdkBench(report: Report, options: { cpuProfileDir?: str
     report.add(result(bench('plaintext'), 'server CPU per request', cpuPerOperation(plain), 'µs'));
     report.add(result(bench('node-tls'), 'server CPU per request', cpuPerOperation(hand), 'µs', cpuPerOperation(plain)));
     report.add(result(bench('tlsmesh'), 'server CPU per request vs node-tls', cpuPerOperation(mesh), 'µs', cpuPerOperation(hand)));
+    report.add(result(bench('plaintext'), 'client + server CPU per request', totalCpuPerOperation(plain), 'µs'));
+    report.add(result(bench('node-tls'), 'client + server CPU per request', totalCpuPerOperation(hand), 'µs', totalCpuPerOperation(plain)));
+    report.add(result(bench('tlsmesh'), 'client + server CPU per request', totalCpuPerOperation(mesh), 'µs', totalCpuPerOperation(plain)));
+    report.add(result(bench('tlsmesh'), 'client + server CPU per request vs node-tls', totalCpuPerOperation(mesh), 'µs', totalCpuPerOperation(hand)));
     report.add(result(`sdk/${protocol}`, 'requests measured per variant', Math.min(...VARIANTS.map((variant) => aggregates[variant].completed)), 'requests'));
     const ofPlain = rate(mesh) / rate(plain);
     const ofHand = rate(mesh) / rate(hand);
@@ -283,6 +322,19 @@ export async function runSdkBench(report: Report, options: { cpuProfileDir?: str
     verdicts.push(`goal tlsmesh ≥ ${GOALS.ofNodeTls} of hand-written node:tls, ${protocol}: ${ofHand.toFixed(3)}, ${met(ofHand >= GOALS.ofNodeTls)}`);
     spreads.push(`${protocol} ${spread(mesh, plain)} / ${spread(mesh, hand)}`);
   }
+  if (shakes) reportHandshakes(report, shakes, verdicts);
+
+  for (const verdict of verdicts) report.note(verdict);
+  report.note(`sdk per-round ratios tlsmesh/plaintext / tlsmesh/node-tls, min–max over ${ROUNDS} rounds (throughput is the median round): ${spreads.join('; ')}`);
+  report.note(
+    `sdk ratios: throughput against the same protocol's plaintext server, or its hand-written node:tls server ("vs node-tls"); server CPU per request of node-tls against plaintext, of tlsmesh against node-tls; ` +
+      `resumed handshakes (and their server CPU) against full; ${CONCURRENCY} requests in flight on reused connections, ${HANDSHAKE.concurrency} handshakes at once; ` +
+      `mTLS handlers read the caller's SPIFFE ID ${everyRequest ? 'on every request' : 'once per connection'}`,
+  );
+  return windows;
+}
+
+function reportHandshakes(report: Report, shakes: Record<HandshakeKey, Aggregate>, verdicts: string[]): void {
   for (const variant of HANDSHAKE_SERVERS) {
     const [full, resumed] = [shakes[`${variant} full`], shakes[`${variant} resumed`]];
     report.add(result(`sdk/handshake/${variant}`, 'full', rate(full), 'handshakes/s'));
@@ -295,13 +347,4 @@ export async function runSdkBench(report: Report, options: { cpuProfileDir?: str
   report.add(result('sdk/handshake/tlsmesh', 'resumed vs node-tls', rate(meshResumed), 'handshakes/s', rate(shakes['node-tls resumed'])));
   const speedup = rate(meshResumed) / rate(meshFull);
   verdicts.push(`goal tlsmesh resumed handshakes ≥ ${GOALS.resumedOverFull}× full: ${speedup.toFixed(2)}×, ${met(speedup >= GOALS.resumedOverFull)}`);
-
-  for (const verdict of verdicts) report.note(verdict);
-  report.note(`sdk per-round ratios tlsmesh/plaintext / tlsmesh/node-tls, min–max over ${ROUNDS} rounds (throughput is the median round): ${spreads.join('; ')}`);
-  report.note(
-    `sdk ratios: throughput against the same protocol's plaintext server, or its hand-written node:tls server ("vs node-tls"); server CPU per request of node-tls against plaintext, of tlsmesh against node-tls; ` +
-      `resumed handshakes (and their server CPU) against full; ${CONCURRENCY} requests in flight on reused connections, ${HANDSHAKE.concurrency} handshakes at once; ` +
-      `mTLS handlers read the caller's SPIFFE ID ${everyRequest ? 'on every request' : 'once per connection'}`,
-  );
-  return windows;
 }

@@ -7,7 +7,7 @@
  * `checkServerIdentity`, where the SPIFFE ID and the CRL are checked, on a resumed session).
  */
 import { isIP } from 'node:net';
-import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { connect, type ConnectionOptions, type PeerCertificate, type TLSSocket } from 'node:tls';
 import type { Identity } from './identity.js';
 import type { IdentitySource } from './identity-source.js';
 import type { CompiledMatcher } from './spiffe-matcher.js';
@@ -59,6 +59,28 @@ export interface Destination {
 }
 
 const identityOfSocket = new WeakMap<TLSSocket, Identity>();
+const serverSerialOfSocket = new WeakMap<TLSSocket, string>();
+
+/**
+ * The serial of the server certificate a connection was made with (as OpenSSL prints it), read
+ * once and then remembered: it is checked against every new CRL and, by MtlsHttpsAgent, before
+ * every reuse of a kept-alive socket, and `getPeerCertificate()` costs 20-30 µs a call.
+ *
+ * Never `getPeerX509Certificate()` on these sockets: on a client, Node takes the leaf out of
+ * OpenSSL's peer chain to build it (`sk_X509_delete` in X509Certificate::GetPeerCert, the code
+ * behind nodejs/node#65579; seen on Node 20.20), after which `getPeerCertificate()` answers `{}`
+ * — and a connection whose server serial is unknown can never be found revoked. connectMtls
+ * records the serial at secureConnect, before any other code runs.
+ */
+export function serverSerialOf(socket: TLSSocket): string | undefined {
+  let serial = serverSerialOfSocket.get(socket);
+  if (serial === undefined) {
+    // null once the socket has lost its handle: unknown, and not remembered.
+    serial = (socket.getPeerCertificate() as Partial<PeerCertificate> | null)?.serialNumber;
+    if (serial !== undefined) serverSerialOfSocket.set(socket, serial);
+  }
+  return serial;
+}
 
 /**
  * May a kept-alive client socket carry another request? Not when it was opened with an older
@@ -68,7 +90,7 @@ const identityOfSocket = new WeakMap<TLSSocket, Identity>();
 export function connectionStillGood(socket: TLSSocket, current: Identity): boolean {
   const opened = identityOfSocket.get(socket);
   if (opened === undefined || !opened.sameCredentialsAs(current)) return false;
-  const serial = socket.getPeerCertificate().serialNumber;
+  const serial = serverSerialOf(socket);
   return serial === undefined || !current.isRevoked(serial);
 }
 
@@ -83,7 +105,7 @@ function trackOpenSocket(source: IdentitySource, socket: TLSSocket): void {
     openSockets.set(source, set);
     source.subscribe((identity) => {
       for (const open of set) {
-        const serial = open.getPeerCertificate().serialNumber;
+        const serial = serverSerialOf(open);
         if (serial !== undefined && identity.isRevoked(serial)) {
           open.destroy(new TlsmeshError('ERR_CERT_REVOKED', `the server certificate (serial ${serial.toLowerCase()}) has been revoked; connection closed`));
         }
@@ -110,13 +132,23 @@ export function connectMtls(
   const servername = destination.servername || (isIP(destination.host) === 0 ? destination.host : undefined);
   const key = `${servername ?? destination.host}:${destination.port}|${destination.ALPNProtocols.join(',')}|${matcher.key}`;
   const session = cache.get(key, identity);
+  const tls = clientTlsOptions(identity, matcher, revocation);
+  // The serial of the certificate checkServerIdentity accepted (full handshakes; Node skips the
+  // check on a resumed session, and the serial is read at secureConnect instead).
+  let checkedSerial: string | undefined;
+  const checkServerIdentity = tls.checkServerIdentity!;
   const socket = connect({
     ...extra,
     host: destination.host,
     port: destination.port,
     ...(servername !== undefined ? { servername } : {}),
     ALPNProtocols: destination.ALPNProtocols,
-    ...clientTlsOptions(identity, matcher, revocation),
+    ...tls,
+    checkServerIdentity: (host, certificate) => {
+      const problem = checkServerIdentity(host, certificate);
+      if (problem === undefined) checkedSerial = certificate.serialNumber;
+      return problem;
+    },
     ...(session ? { session } : {}),
   });
   identityOfSocket.set(socket, identity);
@@ -125,12 +157,15 @@ export function connectMtls(
   // handshake is done, because one may have arrived while it ran (checkServerIdentity saw the CRL
   // of `identity`), and because a resumed session skips checkServerIdentity altogether.
   socket.once('secureConnect', () => {
+    // Remembered now, before any other code can touch the peer chain (see serverSerialOf).
+    if (checkedSerial !== undefined) serverSerialOfSocket.set(socket, checkedSerial);
+    else serverSerialOf(socket);
     const current = source.current();
     const failClosedStale = revocation.staleCrl === 'fail-closed' && current.crlStale((revocation.clock ?? Date.now)());
     // Same identity, same CRL: checkServerIdentity ran against it (for a resumed session, when the
     // session was first made), so the common case costs nothing more per connection.
     if (current === identity && !failClosedStale) return;
-    const serial = socket.getPeerX509Certificate()?.serialNumber;
+    const serial = serverSerialOf(socket);
     if (serial !== undefined && current.isRevoked(serial)) {
       socket.destroy(new TlsmeshError('ERR_CERT_REVOKED', `the server certificate (serial ${serial.toLowerCase()}) is revoked`));
     } else if (failClosedStale) {

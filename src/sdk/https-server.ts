@@ -31,41 +31,52 @@ export function createMtlsHttpsServer(source: IdentitySource, options: MtlsHttps
   const guard = createServerGuard(source, options);
   const server = createServer({ ...options.http, ...guard.initialOptions });
   guard.attach(server);
-  refuseRevokedRequests(server, guard);
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    if (guard.shouldRecycle(request.socket as TLSSocket)) response.setHeader('connection', 'close');
-  });
+  guardRequests(server, guard);
   if (handler) server.on('request', handler);
   return server;
 }
 
 /**
- * Every request on a connection whose client was revoked after it connected is answered 403
- * (ERR_CERT_REVOKED) and the connection closed, before any listener runs: also those the
- * application adds after this function returns (`server.on('request', app)`), which is why this
- * sits on `emit` rather than being one more listener. The same holds for every other way node:http
- * hands a request over: 'checkContinue' and 'checkExpectation' (answered 403 too), and 'upgrade'
- * and 'connect' (the socket is closed: there is no response object to answer with).
+ * Before any listener runs — also those the application adds after this function returns
+ * (`server.on('request', app)`), which is why this sits on `emit` rather than being one more
+ * listener:
+ *
+ * - every request on a connection whose client was revoked after it connected is answered 403
+ *   (ERR_CERT_REVOKED) and the connection closed. The same holds for every other way node:http
+ *   hands a request over: 'checkContinue' and 'checkExpectation' (answered 403 too), and 'upgrade'
+ *   and 'connect' (the socket is closed: there is no response object to answer with);
+ * - a request on a connection made under an older identity, or past its maximum age, is answered
+ *   with `Connection: close`.
+ *
+ * Every request passes here, so it stays cheap: no rest parameters or spread on the request path,
+ * and no second 'request' listener (node:events copies the listener array on every emit when
+ * there are several).
  */
-function refuseRevokedRequests(server: Server, guard: ServerGuard): void {
+function guardRequests(server: Server, guard: ServerGuard): void {
   const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
-  server.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
+  server.emit = function guardedEmit(event: string | symbol, first?: unknown, second?: unknown): boolean {
     if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') {
-      const [request, response] = args as [IncomingMessage, ServerResponse];
-      const refusal = guard.checkRequest(request.socket as TLSSocket);
+      const [request, response] = [first as IncomingMessage, second as ServerResponse];
+      const socket = request.socket as TLSSocket;
+      const refusal = guard.checkRequest(socket);
       if (refusal) {
         const body = requestRefusalBody(refusal);
         response.writeHead(403, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
         response.end(body);
         return true;
       }
-    } else if (event === 'upgrade' || event === 'connect') {
-      const [request, socket] = args as [IncomingMessage, Duplex];
+      if (guard.shouldRecycle(socket)) response.setHeader('connection', 'close');
+      return emit(event, request, response);
+    }
+    if (event === 'upgrade' || event === 'connect') {
+      const [request, socket] = [first as IncomingMessage, second as Duplex];
       if (guard.checkRequest(request.socket as TLSSocket)) {
         socket.destroy();
         return true;
       }
     }
-    return emit(event, ...args);
-  }) as typeof server.emit;
+    // Other events keep every argument they came with.
+    // eslint-disable-next-line prefer-rest-params
+    return Reflect.apply(emit, server, arguments) as boolean;
+  } as typeof server.emit;
 }

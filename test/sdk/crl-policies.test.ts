@@ -6,11 +6,13 @@
  * - permissive mode: a revoked certificate is refused, not let through as "no mTLS yet".
  */
 import { request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrlIssuer, crlToPem } from '../../src/pki/crl.js';
 import { certificatesToPem, createIntermediateCertificate, createRootCertificate, generateKeyPair, LeafIssuer, randomSerial, spkiOf } from '../../src/pki/index.js';
 import { createMtlsHttpsServer, createPermissiveHttpsServer, MtlsHttpsAgent, staticIdentity, type Refusal, type StaleCrlPolicy } from '../../src/sdk/index.js';
 import { Identity, type IdentityMaterial } from '../../src/sdk/identity.js';
+import { IdentityPublisher, type IdentitySource } from '../../src/sdk/identity-source.js';
 import { startTestCa, type TestCa } from '../helpers/ca.js';
 import { capturedLogger, closeServer, getVia, listen, materialFor } from './support.js';
 
@@ -132,6 +134,51 @@ describe('clients with a stale CRL', () => {
       expect(await request(failClosed, url)).toBe('CRL_HAS_EXPIRED');
     } finally {
       for (const agent of [refusing, reaching, failClosed]) agent.destroy();
+      await closeServer(instance);
+    }
+  });
+});
+
+describe('a client connection whose CRL changed during its handshake', () => {
+  it('is still closed when a later CRL revokes its server (the serial stays known after the re-check at secureConnect)', async () => {
+    const { instance, url } = await serve(crls(new Date(Date.now() + 3_600_000), []), undefined);
+    // The identity the connection is opened with, then a newer one (a new CRL, nothing revoked)
+    // from the first read on: the SDK re-checks the server at secureConnect, which is the path that
+    // once read the serial with getPeerX509Certificate() and so lost it for every later check.
+    const opened = new Identity({ ...goodClient, crlPem: crls(new Date(Date.now() + 3_600_000), [], 1n) });
+    const publisher = new IdentityPublisher(new Identity({ ...goodClient, crlPem: crls(new Date(Date.now() + 3_600_000), [], 2n) }), (error) => {
+      throw error;
+    });
+    let handedOut = false;
+    const source: IdentitySource = {
+      current: () => {
+        if (handedOut) return publisher.current();
+        handedOut = true;
+        return opened;
+      },
+      subscribe: (listener) => publisher.subscribe(listener),
+      close: () => publisher.clear(),
+    };
+    const agent = new MtlsHttpsAgent(source, 'spiffe://example.org/stale/server');
+    try {
+      const { socket, status } = await new Promise<{ socket: TLSSocket; status: number }>((resolve, reject) => {
+        const req = httpsRequest(url, { agent }, (res) => {
+          const socket = res.socket as TLSSocket;
+          res.resume();
+          res.on('end', () => resolve({ socket, status: res.statusCode ?? 0 }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(200);
+      expect(handedOut).toBe(true);
+      expect(socket.destroyed).toBe(false);
+      const closedWith = new Promise<string | undefined>((resolve) => socket.once('error', (error: Error & { code?: string }) => resolve(error.code)));
+      publisher.publish(new Identity({ ...goodClient, crlPem: crls(new Date(Date.now() + 3_600_000), [server.serial], 3n) }));
+      expect(socket.destroyed).toBe(true);
+      expect(await closedWith).toBe('ERR_CERT_REVOKED');
+    } finally {
+      agent.destroy();
       await closeServer(instance);
     }
   });
