@@ -19,8 +19,9 @@ export async function* auditChainRows(store: Store, afterSeq = 0): AsyncGenerato
 }
 
 /**
- * Verifies the store's whole chain from seq 1, then that no row sits outside it (a row inserted
- * with plain SQL has no chain fields, so the walk by seq would not meet it).
+ * Verifies the store's whole chain from seq 1, then that no row sits outside it: a row inserted
+ * with plain SQL without chain fields, or with a seq the walk by seq never meets (0 or below, or a
+ * duplicate once the unique index is dropped). The table must hold exactly the rows verified.
  *
  * @example
  * const report = await verifyStoredAuditChain(store, { anchors: [{ seq: 1200, hash: '9f…' }] });
@@ -28,13 +29,21 @@ export async function* auditChainRows(store: Store, afterSeq = 0): AsyncGenerato
  */
 export async function verifyStoredAuditChain(store: Store, options: Pick<AuditChainVerifierOptions, 'anchors'> = {}): Promise<AuditChainReport> {
   const verifier = new AuditChainVerifier({ anchors: options.anchors ?? [] });
+  let walked = 0;
   for await (const row of auditChainRows(store)) {
     if (!verifier.push(row)) break;
+    walked += 1;
   }
   if (!verifier.broken) {
     const [outside] = await store.listUnchainedAudit(1);
     if (outside !== undefined) {
-      verifier.fail({ fault: 'inserted', seq: outside.seq, id: outside.id, message: `row id ${outside.id} has no chain fields: it was written outside tlsmesh's chain` });
+      verifier.fail({ fault: 'inserted', seq: outside.seq, id: outside.id, message: `row id ${outside.id} is outside the chain (missing chain fields or seq ${String(outside.seq)}): it was written outside tlsmesh's chain` });
+    }
+  }
+  if (!verifier.broken) {
+    const total = await store.countAudit();
+    if (total !== walked) {
+      verifier.fail({ fault: 'inserted', seq: null, id: null, message: `the audit table holds ${total} rows but the chain accounts for ${walked}: rows were written outside the chain (a duplicated seq?)` });
     }
   }
   return verifier.finish();

@@ -145,11 +145,12 @@ export class AuditChainVerifier {
   constructor(options: AuditChainVerifierOptions = {}) {
     this.#anchors = new Map();
     for (const anchor of options.anchors ?? []) {
+      const hash = anchor.hash.toLowerCase();
       const known = this.#anchors.get(anchor.seq);
-      if (known !== undefined && known !== anchor.hash) {
+      if (known !== undefined && known !== hash) {
         throw new TypeError(`two anchors for seq ${anchor.seq} name different hashes`);
       }
-      this.#anchors.set(anchor.seq, anchor.hash.toLowerCase());
+      this.#anchors.set(anchor.seq, hash);
     }
     this.#partial = options.partial === true;
   }

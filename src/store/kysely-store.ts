@@ -426,11 +426,18 @@ export class KyselyStore implements Store {
       const rows = await db
         .selectFrom('audit_log')
         .selectAll()
-        .where((eb) => eb.or([eb('seq', 'is', null), eb('prev_hash', 'is', null), eb('hash', 'is', null)]))
+        .where((eb) => eb.or([eb('seq', 'is', null), eb('seq', '<', 1), eb('prev_hash', 'is', null), eb('hash', 'is', null)]))
         .orderBy('id')
         .limit(limit)
         .execute();
       return rows.map(fromAuditChainRow);
+    });
+  }
+
+  countAudit(): Promise<number> {
+    return this.#run('countAudit', async (db) => {
+      const row = await db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number | string>().as('rows')).executeTakeFirstOrThrow();
+      return Number(row.rows);
     });
   }
 

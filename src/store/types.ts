@@ -235,8 +235,10 @@ export interface Store {
   listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Chained audit rows with seq above `afterSeq`, in chain order, at most `limit`: what verification walks. */
   readAuditChain(afterSeq: number, limit: number): Promise<AuditChainRow[]>;
-  /** Audit rows lacking a chain field (written outside tlsmesh), in id order. */
+  /** Audit rows lacking a chain field or with a seq below 1 (written outside tlsmesh), in id order. */
   listUnchainedAudit(limit: number): Promise<AuditChainRow[]>;
+  /** Every row of the audit table, chained or not: verification checks the chain accounts for all of them. */
+  countAudit(): Promise<number>;
   /** The chain's newest position and hash; null while the log is empty. */
   auditChainHead(): Promise<AuditChainAnchor | null>;
 }

@@ -278,6 +278,36 @@ describe.each(backends)('audit chain on $name', async (backend) => {
     expect((await verifyStoredAuditChain(other)).break).toMatchObject({ fault: 'inserted', seq: 8 });
   });
 
+  it('a row forged with a seq the walk never meets (0, negative) is caught, and so is a duplicated seq once the unique index is dropped', async () => {
+    for (const seq of [0, -5]) {
+      const { store, raw } = await backend.open();
+      await everyWritePath(store);
+      await raw("INSERT INTO audit_log (at, actor, action, outcome, detail, seq, prev_hash, hash) VALUES (?, 'spiffe://evil/admin', 'revoke', 'ok', '{}', ?, ?, ?)", [T0.getTime(), seq, 'a'.repeat(64), 'b'.repeat(64)]);
+      const report = await verifyStoredAuditChain(store);
+      expect(report.ok).toBe(false);
+      expect(report.break).toMatchObject({ fault: 'inserted', seq });
+    }
+    const { store, raw } = await backend.open();
+    await everyWritePath(store);
+    await raw('DROP INDEX audit_log_seq_idx');
+    const [third] = (await chainRows(store)).filter((row) => row.seq === 3);
+    await raw("INSERT INTO audit_log (at, actor, action, outcome, detail, seq, prev_hash, hash) VALUES (?, 'spiffe://evil/admin', 'revoke', 'ok', '{}', 3, ?, ?)", [T0.getTime(), third!.prevHash, third!.hash]);
+    expect((await verifyStoredAuditChain(store)).ok).toBe(false);
+  });
+
+  it('a duplicated seq at a page boundary of the walk, never read by it, is caught by the row count', async (context) => {
+    // One backend is enough: this checks the walk's bookkeeping, and SQLite writes 1,000 rows fast.
+    if (backend.name !== 'sqlite') return context.skip('the same code on both backends; SQLite only for speed');
+    const { store, raw } = await backend.open();
+    for (let i = 0; i < 1000; i++) await store.appendAudit(audit({ action: 'certs.list', detail: { i } }));
+    await raw('DROP INDEX audit_log_seq_idx');
+    const [last] = (await chainRows(store)).filter((row) => row.seq === 1000);
+    await raw("INSERT INTO audit_log (at, actor, action, outcome, detail, seq, prev_hash, hash) VALUES (?, 'spiffe://evil/admin', 'revoke', 'ok', '{}', 1000, ?, ?)", [T0.getTime(), last!.prevHash, last!.hash]);
+    const report = await verifyStoredAuditChain(store);
+    expect(report.break).toMatchObject({ fault: 'inserted' });
+    expect(report.break!.message).toMatch(/1001 rows but the chain accounts for 1000/);
+  });
+
   it('a truncated tail verifies alone but not against the anchor the CA logged; the CA then appends after the new tail', async () => {
     const { store, raw } = await backend.open();
     await everyWritePath(store);
