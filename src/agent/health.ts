@@ -1,7 +1,7 @@
 /**
  * The agent's health endpoint: `GET /healthz` answers the agent's status as JSON, 200 while the
  * workload holds a usable certificate (ok, or expiring while renewal is retried) and 503 when it
- * is expired, revoked or not there yet.
+ * is expired, revoked or not there yet; `GET /metrics` serves its Prometheus metrics when given.
  *
  * Plain HTTP on a loopback address only, unless the operator says otherwise: the answer names the
  * workload's identity, its serial and the last error, and HTTP gives a network attacker no
@@ -60,8 +60,8 @@ export async function startHealthServer(source: { status(): AgentStatus }, optio
       `the health endpoint would listen on ${options.host}, which is not a loopback address: it is plain HTTP and shows the identity, serial and last error; pass --health-listen-any (health.listenAny) to allow it`,
     );
   }
-  // tlsmesh-audit-ignore node/plaintext-server: /healthz only, loopback unless --health-listen-any (see the top of this file)
   const metrics = options.metrics;
+  // tlsmesh-audit-ignore node/plaintext-server: /healthz and /metrics only, loopback unless --health-listen-any (see the top of this file)
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path !== '/healthz' && (path !== '/metrics' || metrics === undefined)) {
