@@ -92,28 +92,37 @@ export class PostgresGroupCommit {
         // Cut after BEGIN: what arrived while the connection was taken and BEGIN ran joins too.
         batch = this.#queue.splice(0, MAX_BATCH);
         const entries: AuditEntry[] = [];
-        for (const item of batch) {
-          await sql`SAVEPOINT item`.execute(trx);
-          try {
-            const { value, audit } = await item.work(trx);
-            await sql`RELEASE SAVEPOINT item`.execute(trx);
-            outcomes.push({ kind: 'ok', value });
-            if (audit !== null) entries.push(audit);
-          } catch (error) {
-            // Undoes this item's writes and releases its row locks; the batch goes on. Should the
-            // rollback itself fail (connection lost), the batch fails as a whole.
-            await sql`ROLLBACK TO SAVEPOINT item`.execute(trx);
-            await sql`RELEASE SAVEPOINT item`.execute(trx);
-            const victim = backendErrorCode(error) === DEADLOCK_DETECTED && item.deadlocks < MAX_DEADLOCK_RETRIES;
-            outcomes.push(victim ? { kind: 'again' } : { kind: 'failed', error });
+        if (batch.length === 1) {
+          // Alone, an item needs no savepoint (two round trips fewer): its failure rolls back
+          // the transaction, which holds nothing else, and reaches it through the catch below.
+          const { value, audit } = await batch[0]!.work(trx);
+          outcomes.push({ kind: 'ok', value });
+          if (audit !== null) entries.push(audit);
+        } else {
+          for (const item of batch) {
+            await sql`SAVEPOINT item`.execute(trx);
+            try {
+              const { value, audit } = await item.work(trx);
+              await sql`RELEASE SAVEPOINT item`.execute(trx);
+              outcomes.push({ kind: 'ok', value });
+              if (audit !== null) entries.push(audit);
+            } catch (error) {
+              // Undoes this item's writes and releases its row locks; the batch goes on. Should the
+              // rollback itself fail (connection lost), the batch fails as a whole.
+              await sql`ROLLBACK TO SAVEPOINT item`.execute(trx);
+              await sql`RELEASE SAVEPOINT item`.execute(trx);
+              outcomes.push(isDeadlockVictim(error, item) ? { kind: 'again' } : { kind: 'failed', error });
+            }
           }
         }
         if (entries.length > 0) await this.#appendChain(trx, entries);
       });
     } catch (error) {
-      // BEGIN, the chain append or COMMIT failed: nothing of the batch was kept.
+      // BEGIN, the chain append or COMMIT failed (or a lone item did): nothing of the batch was kept.
       batch ??= this.#queue.splice(0, MAX_BATCH);
-      for (const item of batch) item.reject(error);
+      const lone = batch.length === 1 ? batch[0]! : undefined;
+      if (lone !== undefined && isDeadlockVictim(error, lone)) this.#queue.unshift({ ...lone, deadlocks: lone.deadlocks + 1 });
+      else for (const item of batch) item.reject(error);
       return;
     }
     const retry: Pending[] = [];
@@ -126,4 +135,8 @@ export class PostgresGroupCommit {
     // Ahead of newer work, in their original order.
     this.#queue.unshift(...retry);
   }
+}
+
+function isDeadlockVictim(error: unknown, item: Pending): boolean {
+  return backendErrorCode(error) === DEADLOCK_DETECTED && item.deadlocks < MAX_DEADLOCK_RETRIES;
 }
