@@ -11,6 +11,7 @@ import { TlsmeshError } from '../errors.js';
 import { nextChainFields, type AuditChainAnchor, type AuditChainRow } from './audit-chain.js';
 import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backend.js';
 import { AUDIT_CHAIN_LOCK_KEY, createMigrationProvider } from './migrations.js';
+import { PostgresGroupCommit, type GroupItemWork } from './postgres-group-commit.js';
 import type { SqliteGroupCommit, SyncExecutor } from './sqlite-group-commit.js';
 import {
   fromAuditChainRow,
@@ -56,11 +57,14 @@ export class KyselyStore implements Store {
 
   /** SQLite only: issuance writes committed in groups (sqlite-group-commit.ts). */
   readonly #groupCommit: SqliteGroupCommit | undefined;
+  /** PostgreSQL only: the same writes committed in groups (postgres-group-commit.ts). */
+  readonly #pgGroupCommit: PostgresGroupCommit | undefined;
 
   constructor(db: Db, backend: StoreBackend, groupCommit?: SqliteGroupCommit) {
     this.#db = db;
     this.backend = backend;
     this.#groupCommit = groupCommit;
+    this.#pgGroupCommit = backend === 'postgres' ? new PostgresGroupCommit(db, (trx, entries) => this.#appendAuditRows(trx, entries)) : undefined;
   }
 
   async migrate(): Promise<void> {
@@ -193,27 +197,26 @@ export class KyselyStore implements Store {
         }),
       );
     }
-    return this.#run('redeemTokenAndInsertCertificate', (db) =>
-      db.transaction().execute(async (trx): Promise<RedeemResult> => {
-        // The conditional UPDATE is the single-use check. On PostgreSQL a concurrent redeemer of
-        // the same jti blocks on the row lock and, once this transaction commits, re-evaluates
-        // `used_at IS NULL` and updates nothing; if this one rolls back, the other proceeds.
-        const marked = await trx
-          .updateTable('tokens')
-          .set({ used_at: toEpochMs(usedAt), used_by_serial: certificate.serial })
-          .where('jti', '=', jti)
-          .where('used_at', 'is', null)
-          .executeTakeFirst();
-        if (marked.numUpdatedRows === 0n) {
-          const existing = await trx.selectFrom('tokens').select('jti').where('jti', '=', jti).executeTakeFirst();
-          return existing === undefined ? 'token-unknown' : 'token-used';
-        }
-        // A serial collision throws out of the transaction, which rolls back the UPDATE above.
-        await insertCertificateRow(trx, certificate);
-        await this.#appendAuditRow(trx, audit);
-        return 'ok';
-      }),
-    );
+    return this.#chainedWrite<RedeemResult>('redeemTokenAndInsertCertificate', async (trx) => {
+      // The conditional UPDATE is the single-use check. On PostgreSQL a concurrent redeemer of
+      // the same jti blocks on the row lock and, once this transaction commits, re-evaluates
+      // `used_at IS NULL` and updates nothing; if this one rolls back, the other proceeds. In a
+      // batch, a second redeemer of the same jti sees the first one's update and gets token-used.
+      const marked = await trx
+        .updateTable('tokens')
+        .set({ used_at: toEpochMs(usedAt), used_by_serial: certificate.serial })
+        .where('jti', '=', jti)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (marked.numUpdatedRows === 0n) {
+        const existing = await trx.selectFrom('tokens').select('jti').where('jti', '=', jti).executeTakeFirst();
+        return { value: existing === undefined ? 'token-unknown' : 'token-used', audit: null };
+      }
+      // A serial collision throws out of the transaction (or the item's savepoint), which rolls
+      // back the UPDATE above.
+      await insertCertificateRow(trx, certificate);
+      return { value: 'ok', audit };
+    });
   }
 
   insertCertificate(certificate: CertificateRecord, audit: AuditEntry): Promise<void> {
@@ -226,12 +229,10 @@ export class KyselyStore implements Store {
         }),
       );
     }
-    return this.#run('insertCertificate', (db) =>
-      db.transaction().execute(async (trx) => {
-        await insertCertificateRow(trx, certificate);
-        await this.#appendAuditRow(trx, audit);
-      }),
-    );
+    return this.#chainedWrite('insertCertificate', async (trx) => {
+      await insertCertificateRow(trx, certificate);
+      return { value: undefined, audit };
+    });
   }
 
   insertRenewedCertificate(previousSerial: string, certificate: CertificateRecord, audit: AuditEntry): Promise<'ok' | 'previous-not-valid'> {
@@ -251,15 +252,14 @@ export class KyselyStore implements Store {
         }),
       );
     }
-    return this.#run('insertRenewedCertificate', (db) =>
-      db.transaction().execute(async (trx) => {
-        const touched = await touchPrevious(trx).executeTakeFirst();
-        if (touched.numUpdatedRows === 0n) return 'previous-not-valid' as const;
-        await insertCertificateRow(trx, certificate);
-        await this.#appendAuditRow(trx, audit);
-        return 'ok' as const;
-      }),
-    );
+    // In a PostgreSQL batch the lock is held until the batch commits, which is also when the
+    // new certificate becomes visible to the revoker's second pass.
+    return this.#chainedWrite('insertRenewedCertificate', async (trx) => {
+      const touched = await touchPrevious(trx).executeTakeFirst();
+      if (touched.numUpdatedRows === 0n) return { value: 'previous-not-valid' as const, audit: null };
+      await insertCertificateRow(trx, certificate);
+      return { value: 'ok' as const, audit };
+    });
   }
 
   getCertificate(serial: string): Promise<CertificateRecord | null> {
@@ -406,10 +406,28 @@ export class KyselyStore implements Store {
   appendAudit(entry: AuditEntry): Promise<void> {
     // A transaction even for one row: reading the chain's tail and appending after it must not
     // interleave with another append (see #appendAuditRow). On SQLite it joins the group commit,
-    // so refusals arriving with issuance share its transaction instead of paying one each.
+    // so refusals arriving with issuance share its transaction instead of paying one each; on
+    // PostgreSQL likewise (#chainedWrite).
     const groupCommit = this.#groupCommit;
     if (groupCommit) return this.#run('appendAudit', (db) => groupCommit.run((sql) => appendAuditRowSync(sql, db, entry)));
-    return this.#run('appendAudit', (db) => db.transaction().execute((trx) => this.#appendAuditRow(trx, entry)));
+    return this.#chainedWrite('appendAudit', () => Promise.resolve({ value: undefined, audit: entry }));
+  }
+
+  /**
+   * An issuance write outside SQLite's group commit: on PostgreSQL it joins the group commit
+   * (postgres-group-commit.ts), otherwise it runs in a transaction of its own. Either way `work`
+   * writes its rows and names the audit entry, which is chained after them.
+   */
+  #chainedWrite<T>(operation: string, work: GroupItemWork<T>): Promise<T> {
+    const pgGroupCommit = this.#pgGroupCommit;
+    if (pgGroupCommit) return this.#run(operation, () => pgGroupCommit.run(work));
+    return this.#run(operation, (db) =>
+      db.transaction().execute(async (trx) => {
+        const { value, audit } = await work(trx);
+        if (audit !== null) await this.#appendAuditRows(trx, [audit]);
+        return value;
+      }),
+    );
   }
 
   readAuditChain(afterSeq: number, limit: number): Promise<AuditChainRow[]> {
@@ -457,14 +475,29 @@ export class KyselyStore implements Store {
    * Should the lock be bypassed anyway, the unique index on seq refuses the second of two rows
    * claiming one position (ERR_STORE), so the chain never forks.
    */
-  async #appendAuditRow(trx: Db, entry: AuditEntry): Promise<void> {
+  #appendAuditRow(trx: Db, entry: AuditEntry): Promise<void> {
+    return this.#appendAuditRows(trx, [entry]);
+  }
+
+  /**
+   * #appendAuditRow for several entries (a PostgreSQL group commit's): one lock, one tail read,
+   * the entries chained in the given order and written by one INSERT, whose rows take ids in
+   * VALUES order.
+   */
+  async #appendAuditRows(trx: Db, entries: readonly AuditEntry[]): Promise<void> {
+    if (entries.length === 0) return;
     if (this.backend === 'postgres') {
       const lock = await trx.selectFrom('meta').select('key').where('key', '=', AUDIT_CHAIN_LOCK_KEY).forUpdate().executeTakeFirst();
       if (lock === undefined) throw new TlsmeshError('ERR_STORE', `the audit chain lock row (meta ${AUDIT_CHAIN_LOCK_KEY}) is missing; appends cannot be serialised`);
     }
-    const row = toAuditRow(entry);
-    const chain = nextChainFields((await chainTail(trx).executeTakeFirst()) ?? null, row);
-    await trx.insertInto('audit_log').values({ ...row, seq: chain.seq, prev_hash: chain.prevHash, hash: chain.hash }).execute();
+    let tail: AuditChainAnchor | null = (await chainTail(trx).executeTakeFirst()) ?? null;
+    const rows = entries.map((entry) => {
+      const row = toAuditRow(entry);
+      const chain = nextChainFields(tail, row);
+      tail = { seq: chain.seq, hash: chain.hash };
+      return { ...row, seq: chain.seq, prev_hash: chain.prevHash, hash: chain.hash };
+    });
+    await trx.insertInto('audit_log').values(rows).execute();
   }
 
   /** In id order (the order entries were appended), or newest first; `afterId`/`beforeId` page. */
