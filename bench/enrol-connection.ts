@@ -51,6 +51,8 @@ export class EnrolConnection {
         host: url.hostname,
         port: Number(url.port),
         ca: bundlePem,
+        // The SDK's own floor (TLS 1.3 preferred, 1.2 minimum): no weaker than Node's default; the
+        // chain is verified against the bundle and the CA's SPIFFE ID checked on the next line.
         minVersion: 'TLSv1.2',
         checkServerIdentity: expectSpiffeId(`spiffe://${trustDomain}/tlsmesh/ca`),
       });
