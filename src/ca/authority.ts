@@ -9,10 +9,12 @@ import {
   canonicalDnsName,
   canonicalIp,
   parseCsr,
+  parseCsrAsync,
   parseWorkloadId,
   randomSerial,
   serialHex,
   spkiOf,
+  type LeafRequest,
   type ParsedCsr,
 } from '../pki/index.js';
 import type { AuditEntry, CertificateFilter, CertificateKind, CertificateRecord, Store } from '../store/index.js';
@@ -94,6 +96,8 @@ export class Authority {
   readonly #serials: () => Buffer;
   readonly #afterRevoke: (() => Promise<void>) | undefined;
   readonly #observer: AuthorityObserver | undefined;
+  /** Issuances (enrolments, renewals, direct) under way in this process. */
+  #issuing = 0;
 
   constructor(options: AuthorityOptions) {
     this.#serials = options.serials ?? (() => randomSerial());
@@ -126,6 +130,7 @@ export class Authority {
   /** Enrolment: a one-time token plus a CSR gives a certificate for the identity the token names. */
   async enroll(input: { token: string; csr: string }, caller: Caller): Promise<IssuedCertificate> {
     const audit = this.auditor('enroll', caller);
+    this.#issuing++;
     try {
       const claims = verifyToken(input.token, {
         trustDomain: this.trustDomain,
@@ -134,10 +139,10 @@ export class Authority {
       });
       audit.subject = claims.spiffeId;
       audit.detail['jti'] = claims.jti;
-      const csr = parseCsr(input.csr);
+      const csr = await this.#parseCsr(input.csr);
       const names = grantNames(csr, claims);
       for (let attempt = 1; ; attempt++) {
-        const { record, result } = this.build(csr, names, 'workload', `enroll:${claims.jti}`, this.lifetimes.leafSeconds);
+        const { record, result } = await this.build(csr, names, 'workload', `enroll:${claims.jti}`, this.lifetimes.leafSeconds);
         try {
           const outcome = await this.store.redeemTokenAndInsertCertificate(claims.jti, this.clock(), record, audit.ok({ serial: record.serial }));
           if (outcome === 'token-used') throw new TlsmeshError('ERR_TOKEN_REUSED', 'this token has already been used; ask for a new one');
@@ -150,6 +155,8 @@ export class Authority {
       }
     } catch (error) {
       throw await audit.refused(error);
+    } finally {
+      this.#issuing--;
     }
   }
 
@@ -160,9 +167,10 @@ export class Authority {
   async renew(input: { csr: string }, current: CertificateRecord, caller: Caller): Promise<IssuedCertificate> {
     const audit = this.auditor('renew', caller, current.spiffeId);
     audit.detail['previous'] = current.serial;
+    this.#issuing++;
     try {
       if (current.kind === 'ca-server') throw new TlsmeshError('ERR_FORBIDDEN', 'CA server certificates are not renewed over the API');
-      const csr = parseCsr(input.csr);
+      const csr = await this.#parseCsr(input.csr);
       if (spkiOf(csr.publicKey).equals(spkiOf(new X509Certificate(current.der).publicKey))) {
         throw new TlsmeshError('ERR_RENEW_SAME_KEY', 'the CSR reuses the key of the current certificate; generate a new key to renew');
       }
@@ -173,6 +181,8 @@ export class Authority {
       return issued;
     } catch (error) {
       throw await audit.refused(error);
+    } finally {
+      this.#issuing--;
     }
   }
 
@@ -183,11 +193,14 @@ export class Authority {
   async issueDirect(csrPem: string, names: GrantedNames, kind: Exclude<CertificateKind, 'workload'>, origin: string): Promise<IssuedCertificate> {
     const audit = this.auditor(kind === 'admin' ? 'admin.issue' : 'server.issue', { spiffeId: null, peer: null }, names.spiffeId);
     audit.actor = 'ca:local';
+    this.#issuing++;
     try {
       const ttl = kind === 'admin' ? this.lifetimes.adminSeconds : this.lifetimes.leafSeconds;
-      return await this.insertWithFreshSerial(parseCsr(csrPem), names, kind, origin, ttl, audit);
+      return await this.insertWithFreshSerial(await this.#parseCsr(csrPem), names, kind, origin, ttl, audit);
     } catch (error) {
       throw await audit.refused(error);
+    } finally {
+      this.#issuing--;
     }
   }
 
@@ -290,7 +303,21 @@ export class Authority {
 
   // -------------------------------------------------------------------------------------------
 
-  private build(csr: ParsedCsr, names: GrantedNames, kind: CertificateKind, origin: string, ttlSeconds: number): { record: CertificateRecord; result: IssuedCertificate } {
+  /**
+   * The CSR's signature check and the leaf's signature run on libuv's thread pool only while
+   * other issuances are under way: the event loop then serves those meanwhile (the main thread
+   * is what bounds a loaded CA; bench/README.md has the figures). A lone request gains nothing
+   * from the two thread hops and pays their latency, so it signs and verifies in place.
+   */
+  #offloadCrypto(): boolean {
+    return this.#issuing > 1;
+  }
+
+  async #parseCsr(input: string): Promise<ParsedCsr> {
+    return this.#offloadCrypto() ? parseCsrAsync(input) : parseCsr(input);
+  }
+
+  private async build(csr: ParsedCsr, names: GrantedNames, kind: CertificateKind, origin: string, ttlSeconds: number): Promise<{ record: CertificateRecord; result: IssuedCertificate }> {
     const now = this.clock();
     // One keyring for the whole certificate: a rotation landing meanwhile must not mix issuers.
     const keyring = this.keyring;
@@ -299,7 +326,7 @@ export class Authority {
     const issuerNotAfter = keyring.issuer.record.notAfter.getTime();
     const notAfter = new Date(Math.min(seconds + ttlSeconds * 1000, issuerNotAfter));
     const serial = this.#serials();
-    const der = keyring.issuer.leafIssuer.issue({
+    const leaf: LeafRequest = {
       serial,
       spki: csr.spki,
       rsaKey: csr.key.algorithm === 'rsa',
@@ -308,7 +335,9 @@ export class Authority {
       ipAddresses: names.ipAddresses,
       notBefore,
       notAfter,
-    });
+    };
+    // Signed with the keyring taken above, whatever rotation lands while the thread pool signs.
+    const der = this.#offloadCrypto() ? await keyring.issuer.leafIssuer.issueAsync(leaf) : keyring.issuer.leafIssuer.issue(leaf);
     const record: CertificateRecord = {
       serial: serialHex(serial),
       spiffeId: names.spiffeId,
@@ -349,7 +378,7 @@ export class Authority {
     previousSerial?: string,
   ): Promise<IssuedCertificate> {
     for (let attempt = 1; ; attempt++) {
-      const { record, result } = this.build(csr, names, kind, origin, ttlSeconds);
+      const { record, result } = await this.build(csr, names, kind, origin, ttlSeconds);
       try {
         if (previousSerial === undefined) {
           await this.store.insertCertificate(record, audit.ok({ serial: record.serial }));

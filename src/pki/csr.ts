@@ -12,7 +12,7 @@ import { bytesToIp, canonicalDnsName, canonicalIp } from './ip.js';
 import { checkPublicKey, publicKeyFromSpki, type KeyDescription } from './keys.js';
 import { OID } from './oids.js';
 import { pemBlocks } from './pem.js';
-import { isAcceptedSignatureOid, verifyWith } from './signing.js';
+import { isAcceptedSignatureOid, verifyWith, verifyWithAsync } from './signing.js';
 import { toCryptoKeyPair, webAlgorithmFor, x509Library } from './x509-library.js';
 
 /** Largest CSR accepted, in DER octets; an RSA-8192 CSR with a few SANs is well below it. */
@@ -58,6 +58,29 @@ export function csrDer(input: Buffer | string): Buffer {
  * Throws ERR_CSR_MALFORMED, ERR_CSR_SIGNATURE, ERR_CSR_EXTENSION, ERR_KEY_WEAK or ERR_KEY_UNSUPPORTED.
  */
 export function parseCsr(input: Buffer | string): ParsedCsr {
+  const read = readCsr(input);
+  return finishCsr(read, verifyWith(read.algorithmOid, read.parsed.publicKey, read.signedDer, read.signature));
+}
+
+/**
+ * parseCsr with the signature check on libuv's thread pool (the CA's issuance path): the same
+ * checks in the same order, so the same input gives the same result or the same error code.
+ */
+export async function parseCsrAsync(input: Buffer | string): Promise<ParsedCsr> {
+  const read = readCsr(input);
+  return finishCsr(read, await verifyWithAsync(read.algorithmOid, read.parsed.publicKey, read.signedDer, read.signature));
+}
+
+/** A CSR read up to its signature check: what the check needs, and the attributes still unread. */
+interface ReadCsr {
+  parsed: ParsedCsr;
+  algorithmOid: string;
+  signedDer: Buffer;
+  signature: Buffer;
+  attributes: DerNode | undefined;
+}
+
+function readCsr(input: Buffer | string): ReadCsr {
   const der = csrDer(input);
   if (der.length > MAX_CSR_BYTES) throw malformed(`larger than ${MAX_CSR_BYTES} bytes`);
   const top = expectTag(readWhole(der, M), TAG.SEQUENCE, 'CertificationRequest SEQUENCE', M);
@@ -81,13 +104,17 @@ export function parseCsr(input: Buffer | string): ParsedCsr {
     throw new TlsmeshError('ERR_CSR_SIGNATURE', `CSR signature algorithm ${algorithmOid} is not accepted (SHA-2 ECDSA/RSA or Ed25519 only)`);
   }
   if (signature!.content[0] !== 0) throw malformed('signature BIT STRING has unused bits');
-  if (!verifyWith(algorithmOid, publicKey, info!.raw, signature!.content.subarray(1))) {
+  const parsed: ParsedCsr = { der, spki: Buffer.from(spkiNode!.raw), publicKey, key, uris: [], dnsNames: [], ipAddresses: [], requestsCa: false };
+  return { parsed, algorithmOid, signedDer: info!.raw, signature: signature!.content.subarray(1), attributes };
+}
+
+/** After the signature check: refuses a bad signature, then reads the requested names. */
+function finishCsr(read: ReadCsr, signatureValid: boolean): ParsedCsr {
+  if (!signatureValid) {
     throw new TlsmeshError('ERR_CSR_SIGNATURE', 'CSR signature does not verify with the public key it carries');
   }
-
-  const parsed: ParsedCsr = { der, spki: Buffer.from(spkiNode!.raw), publicKey, key, uris: [], dnsNames: [], ipAddresses: [], requestsCa: false };
-  if (attributes !== undefined) readAttributes(attributes, parsed);
-  return parsed;
+  if (read.attributes !== undefined) readAttributes(read.attributes, read.parsed);
+  return read.parsed;
 }
 
 function readAttributes(attributes: DerNode, parsed: ParsedCsr): void {

@@ -5,7 +5,7 @@ export { createIntermediateCertificate, createRootCertificate, intermediateSubje
 export type { IntermediateRequest, RootRequest } from './authority-certificates.js';
 export { keyIdentifierOf, readIssuerFields } from './certificate-fields.js';
 export type { IssuerFields } from './certificate-fields.js';
-export { createCsr, csrDer, MAX_CSR_BYTES, parseCsr } from './csr.js';
+export { createCsr, csrDer, MAX_CSR_BYTES, parseCsr, parseCsrAsync } from './csr.js';
 export type { CsrRequest, ParsedCsr } from './csr.js';
 export { bytesToIp, canonicalDnsName, canonicalIp, ipToBytes } from './ip.js';
 export { checkPublicKey, DEFAULT_KEY_TYPE, generateKeyPair, isKeyType, KEY_TYPES, publicKeyFromSpki, spkiOf } from './keys.js';

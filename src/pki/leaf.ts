@@ -31,7 +31,7 @@ import {
 import { readIssuerFields, keyIdentifierOf, type IssuerFields } from './certificate-fields.js';
 import { ipToBytes } from './ip.js';
 import { OID } from './oids.js';
-import { signatureAlgorithmFor, signWith, type SignatureAlgorithm } from './signing.js';
+import { signatureAlgorithmFor, signWith, signWithAsync, type SignatureAlgorithm } from './signing.js';
 
 export interface LeafIssuerOptions {
   /** DER of the issuing CA certificate. */
@@ -128,6 +128,12 @@ export class LeafIssuer {
   issue(request: LeafRequest): Buffer {
     const tbs = this.encodeTbs(request);
     return sequence(tbs, this.algorithm.identifier, bitString(signWith(this.privateKey, this.algorithm, tbs)));
+  }
+
+  /** issue() with the signature made on libuv's thread pool (the CA's issuance path). */
+  async issueAsync(request: LeafRequest): Promise<Buffer> {
+    const tbs = this.encodeTbs(request);
+    return sequence(tbs, this.algorithm.identifier, bitString(await signWithAsync(this.privateKey, this.algorithm, tbs)));
   }
 }
 

@@ -33,6 +33,16 @@ export function signWith(privateKey: KeyObject, algorithm: SignatureAlgorithm, d
   return sign(algorithm.hash, data, privateKey);
 }
 
+/**
+ * signWith on libuv's thread pool: the CA's event loop goes on serving other requests meanwhile
+ * (bench/README.md measures what that is worth to issuance).
+ */
+export function signWithAsync(privateKey: KeyObject, algorithm: SignatureAlgorithm, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    sign(algorithm.hash, data, privateKey, (error, signature) => (error ? reject(error) : resolve(signature)));
+  });
+}
+
 /** Per accepted OID: the key type it signs with and its digest. */
 const VERIFY: Readonly<Record<string, { keyType: 'ec' | 'rsa' | 'ed25519'; hash: 'sha256' | 'sha384' | 'sha512' | null }>> = {
   [OID.ecdsaWithSha256]: { keyType: 'ec', hash: 'sha256' },
@@ -48,16 +58,38 @@ export function isAcceptedSignatureOid(algorithmOid: string): boolean {
   return algorithmOid in VERIFY;
 }
 
+/**
+ * The digest to verify `algorithmOid` with, or undefined when the OID is not accepted or names
+ * another key type than `publicKey`'s: node:crypto takes the scheme from the key and only the
+ * digest from us, so an OID naming RSA over an EC key would otherwise verify as ECDSA.
+ */
+function verifyDigest(algorithmOid: string, publicKey: KeyObject): { hash: string | null } | undefined {
+  const algorithm = VERIFY[algorithmOid];
+  return algorithm === undefined || algorithm.keyType !== publicKey.asymmetricKeyType ? undefined : algorithm;
+}
+
 /** Verifies a signature made with the algorithm named by `algorithmOid`; false on any mismatch. */
 export function verifyWith(algorithmOid: string, publicKey: KeyObject, data: Buffer, signature: Buffer): boolean {
-  const algorithm = VERIFY[algorithmOid];
-  // node:crypto takes the scheme from the key and only the digest from us: an OID naming another
-  // key type (RSA over an EC key, ...) would otherwise verify as the key's own scheme.
-  if (algorithm === undefined || algorithm.keyType !== publicKey.asymmetricKeyType) return false;
+  const algorithm = verifyDigest(algorithmOid, publicKey);
+  if (algorithm === undefined) return false;
   try {
     return verify(algorithm.hash, data, publicKey, signature);
   } catch {
     // OpenSSL throws on some malformed signatures (or a digest given for Ed25519): a bad signature.
     return false;
   }
+}
+
+/** verifyWith on libuv's thread pool; resolves false on any mismatch, never rejects. */
+export function verifyWithAsync(algorithmOid: string, publicKey: KeyObject, data: Buffer, signature: Buffer): Promise<boolean> {
+  const algorithm = verifyDigest(algorithmOid, publicKey);
+  if (algorithm === undefined) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    try {
+      verify(algorithm.hash, data, publicKey, signature, (error, valid) => resolve(error === null && valid));
+    } catch {
+      // Argument errors are thrown before the job is queued (same cases as verifyWith's catch).
+      resolve(false);
+    }
+  });
 }

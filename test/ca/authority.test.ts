@@ -1,10 +1,12 @@
 /**
  * Authority behaviour that the HTTP tests cannot reach: the serial-collision retry (serials are
- * 126 random bits, so a collision has to be injected).
+ * 126 random bits, so a collision has to be injected), and where the CSR check and the leaf
+ * signature run (in place when alone, on the thread pool beside other issuances).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Authority } from '../../src/ca/authority.js';
-import { randomSerial } from '../../src/pki/index.js';
+import { LeafIssuer, randomSerial } from '../../src/pki/index.js';
 import { csrFor, startTestCa, TRUST_DOMAIN, type TestCa } from '../helpers/ca.js';
 
 describe('serial collisions', () => {
@@ -51,3 +53,55 @@ describe('serial collisions', () => {
     expect((await ca.running.authority.store.getToken(jti))?.usedAt).toBeNull();
   });
 });
+
+describe('where issuance cryptography runs', () => {
+  let ca: TestCa;
+  beforeAll(async () => {
+    ca = await startTestCa();
+  });
+  afterAll(async () => {
+    vi.restoreAllMocks();
+    await ca?.close();
+  });
+  const anonymous = { spiffeId: null, peer: '127.0.0.1' };
+
+  it('ok/a lone enrolment signs in place; concurrent ones sign on the thread pool; a bad CSR signature is refused either way', async () => {
+    const authority = ca.running.authority;
+    const admin = { spiffeId: authority.adminId, peer: null };
+    const inPlace = vi.spyOn(LeafIssuer.prototype, 'issue');
+    const onPool = vi.spyOn(LeafIssuer.prototype, 'issueAsync');
+    const ticket = async (name: string, csr?: string) => {
+      const spiffeId = `spiffe://${TRUST_DOMAIN}/where/${name}`;
+      const { token } = await authority.createToken({ spiffeId }, admin);
+      return { token, csr: csr ?? (await csrFor(spiffeId)).csr };
+    };
+    const verifies = (issued: { certificatePem: string }) => {
+      const [leaf, intermediate] = issued.certificatePem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)!;
+      return new X509Certificate(leaf).verify(new X509Certificate(intermediate!).publicKey);
+    };
+
+    expect(verifies(await authority.enroll(await ticket('alone'), anonymous))).toBe(true);
+    expect([inPlace.mock.calls.length, onPool.mock.calls.length]).toEqual([1, 0]);
+
+    inPlace.mockClear();
+    const badCsr = flipLastByte((await csrFor(`spiffe://${TRUST_DOMAIN}/where/bad`)).csr);
+    const tickets = await Promise.all([...Array.from({ length: 6 }, (_, i) => ticket(`together-${i}`)), ticket('bad', badCsr)]);
+    // All seven start in one turn, so each signs while the others are under way.
+    const results = await Promise.allSettled(tickets.map((request) => authority.enroll(request, anonymous)));
+    const issued = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    expect(issued).toHaveLength(6);
+    expect(issued.every(verifies)).toBe(true);
+    expect(onPool.mock.calls.length).toBeGreaterThan(0);
+    expect(onPool.mock.calls.length + inPlace.mock.calls.length).toBe(6);
+    expect(results[6]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_CSR_SIGNATURE' } });
+    const refusals = await authority.store.listAudit({ action: 'enroll', outcome: 'refused', limit: 10 });
+    expect(refusals.map((entry) => entry.code)).toContain('ERR_CSR_SIGNATURE');
+  });
+});
+
+/** The CSR with the last byte of its signature changed. */
+function flipLastByte(csrPem: string): string {
+  const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  der[der.length - 1] = der[der.length - 1]! ^ 0x01;
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+}

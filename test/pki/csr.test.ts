@@ -5,7 +5,7 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../../src/errors.js';
-import { createCsr, csrDer, MAX_CSR_BYTES, parseCsr, type ParsedCsr } from '../../src/pki/csr.js';
+import { createCsr, csrDer, MAX_CSR_BYTES, parseCsr, parseCsrAsync, type ParsedCsr } from '../../src/pki/csr.js';
 import { bitString, readChildren, readWhole, sequence } from '../../src/pki/der.js';
 import type { KeyDescription } from '../../src/pki/keys.js';
 import * as keysModule from '../../src/pki/keys.js';
@@ -362,6 +362,49 @@ describe('parseCsr refusals', () => {
     const der = derOf(await createCsr({ privateKey: make().privateKey, spiffeId: 'spiffe://example.org/a' }));
     expect((await oracleView(der)).signatureValid).toBe(true); // well-formed and correctly signed: refused for the key only
     expectCode(() => parseCsr(der), code);
+  });
+
+  describe('parseCsrAsync (the signature checked on the thread pool) agrees with parseCsr', () => {
+    /** What a parse gave: the error code, or the fields (the KeyObject compared by its SPKI). */
+    const outcomeOf = (parse: () => ParsedCsr): unknown => {
+      try {
+        const { publicKey, ...rest } = parse();
+        return { ...rest, publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('hex') };
+      } catch (error) {
+        return (error as { code?: string }).code ?? String(error);
+      }
+    };
+    const outcomeOfAsync = async (input: Buffer | string): Promise<unknown> => {
+      try {
+        const { publicKey, ...rest } = await parseCsrAsync(input);
+        return { ...rest, publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('hex') };
+      } catch (error) {
+        return (error as { code?: string }).code ?? String(error);
+      }
+    };
+
+    it.each(KEY_TYPES_UNDER_TEST)('ok/%s CSR with SANs: the same fields', async (type) => {
+      const der = derOf(await createCsr({ privateKey: testKey(type).privateKey, spiffeId: 'spiffe://example.org/a', dnsNames: ['a.example.org'], ipAddresses: ['10.0.0.1'] }));
+      const expected = outcomeOf(() => parseCsr(der));
+      expect(expected).toMatchObject({ uris: ['spiffe://example.org/a'] });
+      expect(await outcomeOfAsync(der)).toEqual(expected);
+    });
+    it.each(KEY_TYPES_UNDER_TEST)('fail/%s CSR with its last signature byte flipped: ERR_CSR_SIGNATURE on both', async (type) => {
+      const der = derOf(await createCsr({ privateKey: testKey(type).privateKey, spiffeId: 'spiffe://example.org/a' }));
+      const flipped = flipAt(der, der.length - 1);
+      expect(outcomeOf(() => parseCsr(flipped))).toBe('ERR_CSR_SIGNATURE');
+      expect(await outcomeOfAsync(flipped)).toBe('ERR_CSR_SIGNATURE');
+    });
+    it.each(structural)('$name: the same code', async ({ input, code }) => {
+      const bytes = input();
+      expect(outcomeOf(() => parseCsr(bytes))).toBe(code);
+      expect(await outcomeOfAsync(bytes)).toBe(code);
+    });
+    it.each(keyAndSignature)('$name: the same code', async ({ key, args, code }) => {
+      const csr = opensslCsr(key, args);
+      expect(outcomeOf(() => parseCsr(csr))).toBe(code);
+      expect(await outcomeOfAsync(csr)).toBe(code);
+    });
   });
 
   describe('hand-built variants of a good CSR, re-signed so only one thing is wrong', () => {

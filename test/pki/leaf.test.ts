@@ -221,6 +221,17 @@ describe('LeafIssuer.issue signatures', () => {
     },
   );
 
+  it.each(KEY_TYPES_UNDER_TEST)('ok/issuer=%s: issueAsync (signed on the thread pool) gives the same TBS as issue, signed by the issuer', async (issuer) => {
+    const request = leafRequest('p256');
+    const sync = AsnConvert.parse(issuerFor(issuer).issue(request), Certificate);
+    const der = await issuerFor(issuer).issueAsync(request);
+    const parsed = AsnConvert.parse(der, Certificate);
+    expect(Buffer.from(AsnConvert.serialize(parsed.tbsCertificate))).toEqual(Buffer.from(AsnConvert.serialize(sync.tbsCertificate)));
+    expect(Buffer.from(AsnConvert.serialize(parsed.tbsCertificate))).toEqual(issuerFor(issuer).encodeTbs(request));
+    expect(new X509Certificate(der).verify(ca(issuer).intermediateKey.publicKey)).toBe(true);
+    expect(new X509Certificate(der).verify(testKey(issuer, 9).publicKey)).toBe(false);
+  });
+
   it('fail/a certificate with one TBS byte changed does not verify', () => {
     const der = Buffer.from(issuerFor('p256').issue(leafRequest('p256')));
     const at = der.indexOf(Buffer.from('api.example.org'));
