@@ -13,6 +13,7 @@ import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backen
 import { AUDIT_CHAIN_LOCK_KEY, createMigrationProvider } from './migrations.js';
 import { PostgresGroupCommit, type GroupItemWork } from './postgres-group-commit.js';
 import type { SqliteGroupCommit, SyncExecutor } from './sqlite-group-commit.js';
+import { queryShape } from './query-shape.js';
 import {
   fromAuditChainRow,
   fromAuditRow,
@@ -75,6 +76,16 @@ export class KyselyStore implements Store {
     const { error } = await migrator.migrateToLatest();
     if (error !== undefined) {
       throw storeError('migrate', error);
+    }
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    const migrator = new Migrator({ db: this.#db, provider: createMigrationProvider(this.backend) });
+    try {
+      const migrations = await migrator.getMigrations();
+      return migrations.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+    } catch (error) {
+      throw storeError('pendingMigrations', error);
     }
   }
 
@@ -184,15 +195,13 @@ export class KyselyStore implements Store {
     if (groupCommit) {
       return this.#run('redeemTokenAndInsertCertificate', (db) =>
         groupCommit.run((sql): RedeemResult => {
-          const marked = sql.run(
-            db.updateTable('tokens').set({ used_at: toEpochMs(usedAt), used_by_serial: certificate.serial }).where('jti', '=', jti).where('used_at', 'is', null),
-          );
+          const marked = sql.runShape(REDEEM_TOKEN, { usedAt: toEpochMs(usedAt), serial: certificate.serial, jti });
           if (marked === 0) {
             const existing = sql.first(db.selectFrom('tokens').select('jti').where('jti', '=', jti));
             return existing === undefined ? 'token-unknown' : 'token-used';
           }
-          withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
-          appendAuditRowSync(sql, db, audit);
+          withCollisionCheck(certificate, () => sql.insert('certificates', toCertificateRow(certificate)));
+          appendAuditRowSync(sql, audit);
           return 'ok';
         }),
       );
@@ -222,10 +231,10 @@ export class KyselyStore implements Store {
   insertCertificate(certificate: CertificateRecord, audit: AuditEntry): Promise<void> {
     const groupCommit = this.#groupCommit;
     if (groupCommit) {
-      return this.#run('insertCertificate', (db) =>
+      return this.#run('insertCertificate', () =>
         groupCommit.run((sql) => {
-          withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
-          appendAuditRowSync(sql, db, audit);
+          withCollisionCheck(certificate, () => sql.insert('certificates', toCertificateRow(certificate)));
+          appendAuditRowSync(sql, audit);
         }),
       );
     }
@@ -239,15 +248,13 @@ export class KyselyStore implements Store {
     // The no-op UPDATE is the check and, on PostgreSQL, a row lock held until commit: a
     // revokeIdentity running meanwhile waits for it (and then catches the new certificate in its
     // second pass). SQLite serialises writers, so the check inside the transaction suffices.
-    const touchPrevious = (db: Db) =>
-      db.updateTable('certificates').set({ status: 'valid' }).where('serial', '=', previousSerial).where('status', '=', 'valid');
     const groupCommit = this.#groupCommit;
     if (groupCommit) {
-      return this.#run('insertRenewedCertificate', (db) =>
+      return this.#run('insertRenewedCertificate', () =>
         groupCommit.run((sql) => {
-          if (sql.run(touchPrevious(db)) === 0) return 'previous-not-valid' as const;
-          withCollisionCheck(certificate, () => sql.run(db.insertInto('certificates').values(toCertificateRow(certificate))));
-          appendAuditRowSync(sql, db, audit);
+          if (sql.runShape(TOUCH_PREVIOUS, { serial: previousSerial }) === 0) return 'previous-not-valid' as const;
+          withCollisionCheck(certificate, () => sql.insert('certificates', toCertificateRow(certificate)));
+          appendAuditRowSync(sql, audit);
           return 'ok' as const;
         }),
       );
@@ -255,7 +262,7 @@ export class KyselyStore implements Store {
     // In a PostgreSQL batch the lock is held until the batch commits, which is also when the
     // new certificate becomes visible to the revoker's second pass.
     return this.#chainedWrite('insertRenewedCertificate', async (trx) => {
-      const touched = await touchPrevious(trx).executeTakeFirst();
+      const touched = await touchPreviousCertificate(trx, previousSerial).executeTakeFirst();
       if (touched.numUpdatedRows === 0n) return { value: 'previous-not-valid' as const, audit: null };
       await insertCertificateRow(trx, certificate);
       return { value: 'ok' as const, audit };
@@ -409,7 +416,7 @@ export class KyselyStore implements Store {
     // so refusals arriving with issuance share its transaction instead of paying one each; on
     // PostgreSQL likewise (#chainedWrite).
     const groupCommit = this.#groupCommit;
-    if (groupCommit) return this.#run('appendAudit', (db) => groupCommit.run((sql) => appendAuditRowSync(sql, db, entry)));
+    if (groupCommit) return this.#run('appendAudit', () => groupCommit.run((sql) => appendAuditRowSync(sql, entry)));
     return this.#chainedWrite('appendAudit', () => Promise.resolve({ value: undefined, audit: entry }));
   }
 
@@ -635,19 +642,35 @@ async function bumpRevocationEpoch(db: Db): Promise<void> {
 }
 
 /** The newest chained row's position and hash (an indexed lookup on the unique seq index). */
+/** The renewal's check on the certificate it replaces (insertRenewedCertificate). */
+function touchPreviousCertificate(db: Db, serial: string) {
+  return db.updateTable('certificates').set({ status: 'valid' }).where('serial', '=', serial).where('status', '=', 'valid');
+}
+
 function chainTail(db: Db) {
   return db.selectFrom('audit_log').select(['seq', 'hash']).where('seq', 'is not', null).where('hash', 'is not', null).orderBy('seq', 'desc').limit(1).$narrowType<{ seq: number; hash: string }>();
 }
 
+// The group-commit path's statements, compiled once (query-shape.ts).
+const REDEEM_TOKEN = queryShape(['usedAt', 'serial', 'jti'], (db: Db, v) =>
+  db.updateTable('tokens').set({ used_at: v.usedAt, used_by_serial: v.serial }).where('jti', '=', v.jti).where('used_at', 'is', null),
+);
+const TOUCH_PREVIOUS = queryShape(['serial'], (db: Db, v) => touchPreviousCertificate(db, v.serial));
+const CHAIN_TAIL = queryShape([], (db: Db) => chainTail(db));
+const AUDIT_TAIL_MEMO = 'audit-chain-tail';
+
 /**
  * The group-commit form of #appendAuditRow: the batch runs in one BEGIN IMMEDIATE on the only
- * connection, so each entry reads the tail its predecessor in the batch just wrote (and, when a
- * predecessor's savepoint rolled back, the tail before it): a batch chains in queue order.
+ * connection, so each entry chains onto the tail its predecessor in the batch just wrote (kept in
+ * the batch's memo rather than read back), or, first in a batch or after a predecessor's
+ * savepoint rolled back (which empties the memo), onto the tail read from the table.
  */
-function appendAuditRowSync(sql: SyncExecutor, db: Db, entry: AuditEntry): void {
+function appendAuditRowSync(sql: SyncExecutor, entry: AuditEntry): void {
   const row = toAuditRow(entry);
-  const chain = nextChainFields(sql.first<AuditChainAnchor>(chainTail(db)) ?? null, row);
-  sql.run(db.insertInto('audit_log').values({ ...row, seq: chain.seq, prev_hash: chain.prevHash, hash: chain.hash }));
+  const tail = (sql.memo.get(AUDIT_TAIL_MEMO) as AuditChainAnchor | undefined) ?? sql.firstShape<AuditChainAnchor, never>(CHAIN_TAIL, {}) ?? null;
+  const chain = nextChainFields(tail, row);
+  sql.insert('audit_log', { ...row, seq: chain.seq, prev_hash: chain.prevHash, hash: chain.hash });
+  sql.memo.set(AUDIT_TAIL_MEMO, { seq: chain.seq, hash: chain.hash } satisfies AuditChainAnchor);
 }
 
 function newestFirst(a: CertificateRecord, b: CertificateRecord): number {

@@ -7,18 +7,18 @@
  * writes that arrive in the same event-loop turn share one BEGIN IMMEDIATE … COMMIT, and each
  * operation runs in its own SAVEPOINT, so one that fails (a serial collision) rolls back alone.
  * The SQL is still built by Kysely (same schema, same row mappers) and only executed here,
- * synchronously, on the cached prepared statements.
+ * synchronously, on the cached prepared statements; the hot statements are compiled once per
+ * shape (query-shape.ts) rather than on every call.
  *
  * The batch runs while holding Kysely's single SQLite connection, so it never interleaves with
  * a Kysely transaction that is between two awaits.
  */
 import type Database from 'better-sqlite3';
-import type { CompiledQuery, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { compileShape, shapeParameters, type Compilable, type CompiledShape, type QueryShape } from './query-shape.js';
 import type { StoreSchema } from './schema.js';
 
-interface Compilable {
-  compile(): CompiledQuery;
-}
+type Db = Kysely<StoreSchema>;
 
 /** Runs Kysely-built queries synchronously inside the batch. */
 export interface SyncExecutor {
@@ -26,6 +26,18 @@ export interface SyncExecutor {
   run(query: Compilable): number;
   /** Executes a read; returns the first row, if any. */
   first<Row>(query: Compilable): Row | undefined;
+  /** `run` for a query compiled once per shape (query-shape.ts): the hot path's form. */
+  runShape<Name extends string>(shape: QueryShape<Db, Name>, values: Readonly<Record<Name, unknown>>): number;
+  /** `first` for a query compiled once per shape. */
+  firstShape<Row, Name extends string>(shape: QueryShape<Db, Name>, values: Readonly<Record<Name, unknown>>): Row | undefined;
+  /** INSERT of one row, compiled once per table and column list; returns the rows changed. */
+  insert(table: keyof StoreSchema, row: Readonly<Record<string, unknown>>): number;
+  /**
+   * Values an item may leave for the next items of the same batch (the audit chain's tail). The
+   * batch holds SQLite's write lock, so nothing else writes meanwhile; it is emptied when a batch
+   * starts and whenever an item rolls back, so it never outlives what it describes.
+   */
+  readonly memo: Map<string, unknown>;
 }
 
 interface Pending {
@@ -51,6 +63,17 @@ export class SqliteGroupCommit {
       const compiled = query.compile();
       return { statement: this.#prepare(compiled.sql), parameters: compiled.parameters };
     };
+    // Compiled once per store; prepared statements are cached by SQL text in #prepare.
+    const shapes = new WeakMap<QueryShape<Db, string>, CompiledShape>();
+    const compiled = <Name extends string>(shape: QueryShape<Db, Name>): CompiledShape => {
+      let found = shapes.get(shape);
+      if (found === undefined) {
+        found = compileShape(shape.names, (values) => shape.build(db, values));
+        shapes.set(shape, found);
+      }
+      return found;
+    };
+    const inserts = new Map<string, CompiledShape>();
     this.#executor = {
       run: (query) => {
         const { statement, parameters } = statementFor(query);
@@ -60,6 +83,25 @@ export class SqliteGroupCommit {
         const { statement, parameters } = statementFor(query);
         return statement.get(...parameters) as Row | undefined;
       },
+      runShape: (shape, values) => {
+        const found = compiled(shape);
+        return this.#prepare(found.sql).run(...shapeParameters(found, values)).changes;
+      },
+      firstShape: <Row, Name extends string>(shape: QueryShape<Db, Name>, values: Readonly<Record<Name, unknown>>) => {
+        const found = compiled(shape);
+        return this.#prepare(found.sql).get(...shapeParameters(found, values)) as Row | undefined;
+      },
+      insert: (table, row) => {
+        const columns = Object.keys(row);
+        const key = `${table}\u0000${columns.join('\u0000')}`;
+        let found = inserts.get(key);
+        if (found === undefined) {
+          found = compileShape(columns, (values) => db.insertInto(table).values(values as never));
+          inserts.set(key, found);
+        }
+        return this.#prepare(found.sql).run(...shapeParameters(found, row)).changes;
+      },
+      memo: new Map(),
     };
   }
 
@@ -86,6 +128,7 @@ export class SqliteGroupCommit {
     try {
       await this.#db.connection().execute(() => {
         const transaction = this.#database.transaction(() => {
+          this.#executor.memo.clear();
           for (const item of batch) {
             const savepoint = this.#database.transaction(() => item.work(this.#executor));
             try {
@@ -95,6 +138,7 @@ export class SqliteGroupCommit {
               // savepoint; better-sqlite3 would then run the next "savepoint" as a transaction
               // of its own and commit it. Abort the batch instead: all of it or nothing.
               if (!this.#database.inTransaction) throw error;
+              this.#executor.memo.clear();
               outcomes.push({ ok: false, value: error });
             }
           }

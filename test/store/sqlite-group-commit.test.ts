@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Kysely, SqliteDialect } from 'kysely';
 import { openSqliteStore, type Store } from '../../src/store/index.js';
+import { verifyStoredAuditChain } from '../../src/store/audit-chain-io.js';
 import type { StoreSchema } from '../../src/store/schema.js';
 import { SqliteGroupCommit } from '../../src/store/sqlite-group-commit.js';
 import { audit, caKey, certificate, token } from './records.js';
@@ -50,6 +51,21 @@ describe('SQLite group commit', () => {
     expect(enrolAudit.map((entry) => entry.subject).sort()).toEqual(tokens.filter((_, i) => i !== 7).map((record) => record.jti).sort());
     // The failed one can be retried with a fresh serial.
     expect(await store.redeemTokenAndInsertCertificate('jti-7', new Date(), certificate(), audit())).toBe('ok');
+    // Items after the rolled-back one chain onto the tail before it (the batch's memo of the
+    // tail was dropped with it), so the chain has no gap and no fork.
+    const report = await verifyStoredAuditChain(store);
+    expect(report.ok, report.break?.message).toBe(true);
+    expect(report.count).toBe(20 + 1 + 19 + 1);
+  });
+
+  it('audit entries of several batches in a row chain without gaps (the tail is carried within a batch, read at the next)', async () => {
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.appendAudit(audit({ action: 'status', subject: `r${round}-${i}` }))));
+    }
+    const report = await verifyStoredAuditChain(store);
+    expect(report.ok, report.break?.message).toBe(true);
+    expect(report.count).toBe(30);
+    expect(report.head?.seq).toBe(30);
   });
 
   it('redeeming one token twice in one batch: exactly one wins', async () => {
@@ -123,6 +139,21 @@ describe('SqliteGroupCommit on its own', () => {
     expect(outer).toBe(1);
     await expect(inner).resolves.toBe(1);
     expect(count()).toBe(2);
+  });
+
+  it('the batch memo: items after one see what it left; a rolled-back item takes its memo with it; a new batch starts empty', async () => {
+    const seen: unknown[] = [];
+    await Promise.allSettled([
+      group.run((sql) => void sql.memo.set('tail', 'first')),
+      group.run((sql) => void seen.push(sql.memo.get('tail'))),
+      group.run((sql) => {
+        sql.memo.set('tail', 'rolled back');
+        throw new Error('refused after writing');
+      }),
+      group.run((sql) => void seen.push(sql.memo.get('tail'))),
+    ]);
+    await group.run((sql) => void seen.push(sql.memo.get('tail')));
+    expect(seen).toEqual(['first', undefined, undefined]);
   });
 
   it('an error thrown by one item rolls back that item only', async () => {
