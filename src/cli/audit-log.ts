@@ -82,7 +82,7 @@ export function registerAuditLogCommands(ca: Command): void {
       if (flags.file !== undefined) {
         report = await verifyFile(flags.file, anchors, flags.partial === true);
       } else {
-        report = await withStore(flags, (store) => verifyStoredAuditChain(store, { anchors }));
+        report = await withStore(flags, (store) => verifyStoredAuditChain(store, { anchors }), { readOnly: true });
       }
       printReport(report, flags.json === true);
       if (report.break !== undefined) {
@@ -115,7 +115,7 @@ export function registerAuditLogCommands(ca: Command): void {
         }
         const { count, last } = await writeLinesAtomic(flags.out, rows);
         process.stderr.write(`exported ${count} audit entries to ${flags.out}${last === null ? '' : ` (head ${formatAuditAnchor(last)})`}\n`);
-      });
+      }, { readOnly: true });
     });
 
   storeOptions(auditLog.command('head'))
@@ -123,7 +123,7 @@ export function registerAuditLogCommands(ca: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', examples(['tlsmesh ca audit-log head', 'tlsmesh ca audit-log head >> /mnt/worm/tlsmesh-anchors.txt']))
     .action(async (flags: StoreFlags & { json?: boolean }) => {
-      const head = await withStore(flags, (store) => store.auditChainHead());
+      const head = await withStore(flags, (store) => store.auditChainHead(), { readOnly: true });
       if (flags.json) return printJson({ head });
       process.stdout.write(head === null ? 'the audit log is empty\n' : `${formatAuditAnchor(head)}\n`);
     });

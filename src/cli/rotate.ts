@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { readCaFile, readPassphrase, resolveCaConfig } from '../ca/config.js';
 import { updateDataDirTrust } from '../ca/data-dir.js';
+import { TlsmeshError } from '../errors.js';
 import { activateRotation, prepareRotation, retireRotation, rotationStatus } from '../ca/rotation.js';
 import { ensurePrivateDir, writeFileAtomic } from '../fsutil/write-private.js';
 import { toPem } from '../pki/index.js';
@@ -19,13 +20,27 @@ interface StoreFlags {
   store?: string;
 }
 
-/** Opens (and migrates) the store the data directory configures, runs `body`, closes it. */
-export async function withStore<T>(flags: StoreFlags, body: (store: Store, dataDir: string) => Promise<T>): Promise<T> {
+/**
+ * Opens the store the data directory configures, runs `body`, closes it. It is migrated first,
+ * unless `readOnly`: then a store whose schema is behind this version is refused, never changed
+ * (the audit-log commands check evidence, which must not be rewritten by the check).
+ */
+export async function withStore<T>(flags: StoreFlags, body: (store: Store, dataDir: string) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
   const dataDir = dataDirOf(flags);
   const config = resolveCaConfig(dataDir, await readCaFile(dataDir), { store: flags.store });
   const store = await openStore(config.store);
   try {
-    await store.migrate();
+    if (!options.readOnly) {
+      await store.migrate();
+    } else {
+      const pending = await store.pendingMigrations();
+      if (pending.length > 0) {
+        throw new TlsmeshError(
+          'ERR_STORE',
+          `the store's schema is ${pending.length} migration(s) behind this tlsmesh (${pending.join(', ')}); this command reads the store as it is and does not upgrade it: run it with the tlsmesh version that wrote the store, or on a copy that \`tlsmesh ca serve\` has upgraded`,
+        );
+      }
+    }
     return await body(store, dataDir);
   } finally {
     await store.close();

@@ -162,6 +162,8 @@ export interface Store {
   readonly backend: 'sqlite' | 'postgres';
   /** Creates or upgrades the schema; safe to call from several processes at once. */
   migrate(): Promise<void>;
+  /** Names of the migrations this version has that the store has not run; changes nothing. */
+  pendingMigrations(): Promise<string[]>;
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | null>;

@@ -6,6 +6,7 @@
  * tools (the sqlite3 shell, psql) make verify exit 1 with ERR_AUDIT_CHAIN_BROKEN.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,6 +191,27 @@ describe('tlsmesh ca audit-log on SQLite', { timeout: 180_000 }, () => {
     expectSuccess(alone);
     expectCodedError(anchored, 'ERR_AUDIT_CHAIN_BROKEN');
     expect(anchored.stderr).toMatch(/\(truncated\)/);
+  });
+
+  it('8. a store whose schema is behind this version is refused by verify, export and head, and left byte for byte as it was', async () => {
+    const { run } = scenario;
+    const older = await copyOfStore('older-schema');
+    // What a store written by a tlsmesh without the newest migration looks like to this one.
+    await exec('sqlite3', [older, "DELETE FROM kysely_migration WHERE name = '0003_audit_chain'"]);
+    const digest = (): string => createHash('sha256').update(readFileSync(older)).digest('hex');
+    const before = digest();
+    const store = ['--data-dir', scenario.dataDir, '--store', `sqlite:${older}`];
+    const results = await Promise.all([
+      run(['ca', 'audit-log', 'verify', ...store]),
+      run(['ca', 'audit-log', 'export', ...store, '--out', join(scenario.root, 'older.jsonl')]),
+      run(['ca', 'audit-log', 'head', ...store]),
+    ]);
+    for (const result of results) {
+      expectCodedError(result, 'ERR_STORE');
+      expect(result.stderr).toMatch(/1 migration\(s\) behind this tlsmesh \(0003_audit_chain\)/);
+    }
+    expect(digest()).toBe(before);
+    expect((await exec('sqlite3', [older, 'SELECT count(*) FROM kysely_migration'])).stdout.trim()).toBe('2');
   });
 
   it('7. a malformed --expect-head, two that disagree, a bad --since, --partial without --file, a missing file: ERR_CONFIG', async () => {

@@ -26,6 +26,18 @@ describe('SQLite store', () => {
     await store.close();
   });
 
+  it('pendingMigrations names what migrate would run, changes nothing, and is empty once migrated', async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    expect(await store.pendingMigrations()).toEqual(['0001_initial_schema', '0002_revocation_publishing', '0003_audit_chain']);
+    const tables = new Database(path, { readonly: true });
+    expect(tables.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get()).toEqual({ n: 0 });
+    tables.close();
+    await store.migrate();
+    expect(await store.pendingMigrations()).toEqual([]);
+    await store.close();
+  });
+
   it('puts the file in WAL mode', async () => {
     const path = newPath();
     const store = await openSqliteStore({ path });
