@@ -28,22 +28,28 @@ interface StoreFlags {
 export async function withStore<T>(flags: StoreFlags, body: (store: Store, dataDir: string) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
   const dataDir = dataDirOf(flags);
   const config = resolveCaConfig(dataDir, await readCaFile(dataDir), { store: flags.store });
-  const store = await openStore(config.store);
+  const store = await openStore(config.store, { readOnly: options.readOnly === true });
   try {
-    if (!options.readOnly) {
-      await store.migrate();
-    } else {
-      const pending = await store.pendingMigrations();
-      if (pending.length > 0) {
-        throw new TlsmeshError(
-          'ERR_STORE',
-          `the store's schema is ${pending.length} migration(s) behind this tlsmesh (${pending.join(', ')}); this command reads the store as it is and does not upgrade it: run it with the tlsmesh version that wrote the store, or on a copy that \`tlsmesh ca serve\` has upgraded`,
-        );
-      }
-    }
+    if (options.readOnly) await refuseOtherSchema(store);
+    else await store.migrate();
     return await body(store, dataDir);
   } finally {
     await store.close();
+  }
+}
+
+/** A store read as it is must have exactly this version's schema: older or newer is refused. */
+async function refuseOtherSchema(store: Store): Promise<void> {
+  const { pending, unknown } = await store.migrationStatus();
+  const hint = 'this command reads the store as it is and never upgrades it: run it with the tlsmesh version that wrote the store';
+  if (unknown.length > 0) {
+    throw new TlsmeshError('ERR_STORE', `the store was upgraded by a newer tlsmesh (migrations ${unknown.join(', ')} are unknown to this one); ${hint}`);
+  }
+  if (pending.length > 0) {
+    throw new TlsmeshError(
+      'ERR_STORE',
+      `the store's schema is ${pending.length} migration(s) behind this tlsmesh (${pending.join(', ')}); ${hint}, or on a copy that \`tlsmesh ca serve\` has upgraded`,
+    );
   }
 }
 

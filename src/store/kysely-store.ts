@@ -6,7 +6,7 @@
  * as `cause`); coded TlsmeshErrors raised here (ERR_SERIAL_COLLISION, ERR_NOT_FOUND) pass
  * through unchanged.
  */
-import { Migrator, sql, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, Migrator, sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import { TlsmeshError } from '../errors.js';
 import { nextChainFields, type AuditChainAnchor, type AuditChainRow } from './audit-chain.js';
 import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backend.js';
@@ -79,13 +79,19 @@ export class KyselyStore implements Store {
     }
   }
 
-  async pendingMigrations(): Promise<string[]> {
+  async migrationStatus(): Promise<{ pending: string[]; unknown: string[] }> {
     const migrator = new Migrator({ db: this.#db, provider: createMigrationProvider(this.backend) });
     try {
-      const migrations = await migrator.getMigrations();
-      return migrations.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+      // getMigrations reads Kysely's table when it exists and creates nothing.
+      const known = await migrator.getMigrations();
+      const pending = known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+      // A store this version has run nothing on has no table to look for newer names in.
+      if (pending.length === known.length) return { pending, unknown: [] };
+      const names = new Set(known.map((migration) => migration.name));
+      const { rows } = await sql<{ name: string }>`select name from ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(this.#db);
+      return { pending, unknown: rows.map((row) => row.name).filter((name) => !names.has(name)) };
     } catch (error) {
-      throw storeError('pendingMigrations', error);
+      throw storeError('migrationStatus', error);
     }
   }
 
@@ -641,12 +647,12 @@ async function bumpRevocationEpoch(db: Db): Promise<void> {
     .execute();
 }
 
-/** The newest chained row's position and hash (an indexed lookup on the unique seq index). */
 /** The renewal's check on the certificate it replaces (insertRenewedCertificate). */
 function touchPreviousCertificate(db: Db, serial: string) {
   return db.updateTable('certificates').set({ status: 'valid' }).where('serial', '=', serial).where('status', '=', 'valid');
 }
 
+/** The newest chained row's position and hash (an indexed lookup on the unique seq index). */
 function chainTail(db: Db) {
   return db.selectFrom('audit_log').select(['seq', 'hash']).where('seq', 'is not', null).where('hash', 'is not', null).orderBy('seq', 'desc').limit(1).$narrowType<{ seq: number; hash: string }>();
 }

@@ -11,6 +11,8 @@ export interface PostgresStoreOptions {
   connectionString: string;
   /** Largest number of connections the store keeps open; default 10. */
   poolSize?: number;
+  /** Sessions with default_transaction_read_only: every write fails with ERR_STORE. */
+  readOnly?: boolean;
 }
 
 const INT8_OID = 20;
@@ -37,7 +39,7 @@ const int8AsNumber: CustomTypesConfig = {
  * await store.migrate();
  */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
-  const { connectionString, poolSize = 10 } = options;
+  const { connectionString, poolSize = 10, readOnly = false } = options;
   if (typeof connectionString !== 'string' || connectionString === '') {
     throw new TypeError('openPostgresStore: connectionString must be a non-empty string');
   }
@@ -50,6 +52,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     types: int8AsNumber,
     application_name: 'tlsmesh',
     connectionTimeoutMillis: 10_000,
+    // Read-only sessions: PostgreSQL itself refuses any write (tools that check a store).
+    ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
   });
   // An idle connection that the server drops emits 'error' on the pool; with no listener that
   // would crash the process. The pool discards that connection and the next query opens another.

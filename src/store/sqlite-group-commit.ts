@@ -30,7 +30,12 @@ export interface SyncExecutor {
   runShape<Name extends string>(shape: QueryShape<Db, Name>, values: Readonly<Record<Name, unknown>>): number;
   /** `first` for a query compiled once per shape. */
   firstShape<Row, Name extends string>(shape: QueryShape<Db, Name>, values: Readonly<Record<Name, unknown>>): Row | undefined;
-  /** INSERT of one row, compiled once per table and column list; returns the rows changed. */
+  /**
+   * INSERT of one row, compiled once per table and column list; returns the rows changed. Every
+   * key is a column, an undefined value included (bound as NULL, where Kysely's values() would
+   * leave the column out: the same only while no column has a DEFAULT; the row mappers never
+   * give undefined).
+   */
   insert(table: keyof StoreSchema, row: Readonly<Record<string, unknown>>): number;
   /**
    * Values an item may leave for the next items of the same batch (the audit chain's tail). The

@@ -1,4 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { Kysely, type SqliteDatabase } from 'kysely';
 import { TlsmeshError } from '../errors.js';
@@ -11,6 +11,11 @@ import type { Store } from './types.js';
 export interface SqliteStoreOptions {
   /** Database file; created with mode 0600 if missing (its directory must exist). `:memory:` for tests. */
   path: string;
+  /**
+   * Open for reading only: the file must exist and is never written (no WAL switch, no creation;
+   * any write fails with ERR_STORE). For tools that check a store, such as `audit-log verify`.
+   */
+  readOnly?: boolean;
 }
 
 /** How long a statement waits for another process's write lock before failing with SQLITE_BUSY. */
@@ -32,6 +37,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   if (typeof path !== 'string' || path === '') {
     throw new TypeError('openSqliteStore: path must be a non-empty string');
   }
+  if (options.readOnly) return openReadOnly(path);
   let database: Database.Database | undefined;
   try {
     if (path !== ':memory:') createPrivateFileIfMissing(path);
@@ -50,6 +56,20 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
   const cached: SqliteDatabase = { close: () => database.close(), prepare };
   const db = new Kysely<StoreSchema>({ dialect: new ImmediateSqliteDialect({ database: cached }) });
   return Promise.resolve(new KyselyStore(db, 'sqlite', new SqliteGroupCommit(db, database, prepare)));
+}
+
+function openReadOnly(path: string): Promise<Store> {
+  if (!existsSync(path)) throw new TlsmeshError('ERR_STORE', `there is no SQLite store file at ${path}`);
+  let database: Database.Database;
+  try {
+    database = new Database(path, { readonly: true, fileMustExist: true });
+    database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  } catch (error) {
+    throw new TlsmeshError('ERR_STORE', 'cannot open the SQLite store file for reading', { cause: error });
+  }
+  const prepare = statementCache(database);
+  const db = new Kysely<StoreSchema>({ dialect: new ImmediateSqliteDialect({ database: { close: () => database.close(), prepare } }) });
+  return Promise.resolve(new KyselyStore(db, 'sqlite'));
 }
 
 const STATEMENT_CACHE_SIZE = 256;

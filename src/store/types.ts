@@ -162,8 +162,12 @@ export interface Store {
   readonly backend: 'sqlite' | 'postgres';
   /** Creates or upgrades the schema; safe to call from several processes at once. */
   migrate(): Promise<void>;
-  /** Names of the migrations this version has that the store has not run; changes nothing. */
-  pendingMigrations(): Promise<string[]>;
+  /**
+   * How the store's schema compares with this version's migrations, without changing anything:
+   * `pending`, the ones `migrate()` would run; `unknown`, ones the store has run that this version
+   * does not have (it was upgraded by a newer tlsmesh).
+   */
+  migrationStatus(): Promise<{ pending: string[]; unknown: string[] }>;
   close(): Promise<void>;
 
   getMeta(key: string): Promise<string | null>;

@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -212,6 +212,22 @@ describe('tlsmesh ca audit-log on SQLite', { timeout: 180_000 }, () => {
     }
     expect(digest()).toBe(before);
     expect((await exec('sqlite3', [older, 'SELECT count(*) FROM kysely_migration'])).stdout.trim()).toBe('2');
+  });
+
+  it('9. a store upgraded by a newer tlsmesh, and a store path with no file, are refused; no file is created', async () => {
+    const { run } = scenario;
+    const newer = await copyOfStore('newer-schema');
+    await exec('sqlite3', [newer, "INSERT INTO kysely_migration (name, timestamp) VALUES ('9999_from_a_newer_tlsmesh', '2030-01-01T00:00:00.000Z')"]);
+    const missing = join(scenario.root, 'no-such-store.db');
+    const [upgraded, absent] = await Promise.all([
+      run(['ca', 'audit-log', 'verify', '--data-dir', scenario.dataDir, '--store', `sqlite:${newer}`]),
+      run(['ca', 'audit-log', 'verify', '--data-dir', scenario.dataDir, '--store', `sqlite:${missing}`]),
+    ]);
+    expectCodedError(upgraded, 'ERR_STORE');
+    expect(upgraded.stderr).toMatch(/upgraded by a newer tlsmesh \(migrations 9999_from_a_newer_tlsmesh are unknown/);
+    expectCodedError(absent, 'ERR_STORE');
+    expect(absent.stderr).toMatch(/no SQLite store file at/);
+    expect(existsSync(missing)).toBe(false);
   });
 
   it('7. a malformed --expect-head, two that disagree, a bad --since, --partial without --file, a missing file: ERR_CONFIG', async () => {

@@ -141,7 +141,7 @@ describe('SqliteGroupCommit on its own', () => {
     expect(count()).toBe(2);
   });
 
-  it('the batch memo: items after one see what it left; a rolled-back item takes its memo with it; a new batch starts empty', async () => {
+  it('the batch memo: items after one see what it left; a rolled-back item takes the memo with it', async () => {
     const seen: unknown[] = [];
     await Promise.allSettled([
       group.run((sql) => void sql.memo.set('tail', 'first')),
@@ -152,8 +152,22 @@ describe('SqliteGroupCommit on its own', () => {
       }),
       group.run((sql) => void seen.push(sql.memo.get('tail'))),
     ]);
-    await group.run((sql) => void seen.push(sql.memo.get('tail')));
-    expect(seen).toEqual(['first', undefined, undefined]);
+    expect(seen).toEqual(['first', undefined]);
+  });
+
+  it('a new batch starts with an empty memo, after a batch that committed and after one that failed as a whole', async () => {
+    await group.run((sql) => void sql.memo.set('tail', 'committed'));
+    const afterCommit = await group.run((sql) => sql.memo.get('tail'));
+    // An item that ends the transaction and throws aborts the whole batch (nothing of it kept).
+    const failed = group.run((sql) => {
+      sql.memo.set('tail', 'never committed');
+      insertBlob(10)();
+      database.exec('ROLLBACK');
+      throw new Error('the transaction is gone');
+    });
+    await expect(failed).rejects.toThrow('the transaction is gone');
+    const afterFailure = await group.run((sql) => sql.memo.get('tail'));
+    expect([afterCommit, afterFailure, count()]).toEqual([undefined, undefined, 0]);
   });
 
   it('an error thrown by one item rolls back that item only', async () => {

@@ -26,15 +26,19 @@ describe('SQLite store', () => {
     await store.close();
   });
 
-  it('pendingMigrations names what migrate would run, changes nothing, and is empty once migrated', async () => {
+  it('migrationStatus names what migrate would run and what a newer version ran, changing nothing', async () => {
     const path = newPath();
     const store = await openSqliteStore({ path });
-    expect(await store.pendingMigrations()).toEqual(['0001_initial_schema', '0002_revocation_publishing', '0003_audit_chain']);
+    expect(await store.migrationStatus()).toEqual({ pending: ['0001_initial_schema', '0002_revocation_publishing', '0003_audit_chain'], unknown: [] });
     const tables = new Database(path, { readonly: true });
     expect(tables.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get()).toEqual({ n: 0 });
     tables.close();
     await store.migrate();
-    expect(await store.pendingMigrations()).toEqual([]);
+    expect(await store.migrationStatus()).toEqual({ pending: [], unknown: [] });
+    const raw = new Database(path);
+    raw.prepare("INSERT INTO kysely_migration (name, timestamp) VALUES ('9999_from_a_newer_tlsmesh', '2030-01-01T00:00:00.000Z')").run();
+    raw.close();
+    expect(await store.migrationStatus()).toEqual({ pending: [], unknown: ['9999_from_a_newer_tlsmesh'] });
     await store.close();
   });
 

@@ -72,7 +72,7 @@ describe.each(backends)('Store on $name', async (backend) => {
     await store.migrate();
     expect(store.backend).toBe(backend.name);
     expect(await store.getMeta('k')).toBeNull();
-    expect(await store.pendingMigrations()).toEqual([]);
+    expect(await store.migrationStatus()).toEqual({ pending: [], unknown: [] });
   });
 
   describe('newest certificate per identity', () => {
