@@ -22,8 +22,9 @@ interface StoreFlags {
 
 /**
  * Opens the store the data directory configures, runs `body`, closes it. It is migrated first,
- * unless `readOnly`: then a store whose schema is behind this version is refused, never changed
- * (the audit-log commands check evidence, which must not be rewritten by the check).
+ * unless `readOnly`: then it is opened read-only, and a store whose schema is behind or ahead of
+ * this version is refused, never changed (the audit-log commands check evidence, which must not
+ * be rewritten by the check).
  */
 export async function withStore<T>(flags: StoreFlags, body: (store: Store, dataDir: string) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
   const dataDir = dataDirOf(flags);

@@ -60,15 +60,17 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
 
 function openReadOnly(path: string): Promise<Store> {
   if (!existsSync(path)) throw new TlsmeshError('ERR_STORE', `there is no SQLite store file at ${path}`);
-  let database: Database.Database;
+  let database: Database.Database | undefined;
   try {
     database = new Database(path, { readonly: true, fileMustExist: true });
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   } catch (error) {
+    database?.close();
     throw new TlsmeshError('ERR_STORE', 'cannot open the SQLite store file for reading', { cause: error });
   }
-  const prepare = statementCache(database);
-  const db = new Kysely<StoreSchema>({ dialect: new ImmediateSqliteDialect({ database: { close: () => database.close(), prepare } }) });
+  const opened = database;
+  const prepare = statementCache(opened);
+  const db = new Kysely<StoreSchema>({ dialect: new ImmediateSqliteDialect({ database: { close: () => opened.close(), prepare } }) });
   return Promise.resolve(new KyselyStore(db, 'sqlite'));
 }
 
