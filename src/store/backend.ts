@@ -22,3 +22,6 @@ export function isUniqueViolation(error: unknown): boolean {
   const code = backendErrorCode(error);
   return code !== undefined && UNIQUE_VIOLATION_CODES.has(code);
 }
+
+/** PostgreSQL's SQLSTATE for a transaction it aborted to break a deadlock. */
+export const DEADLOCK_DETECTED = '40P01';

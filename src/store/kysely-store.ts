@@ -9,7 +9,7 @@
 import { DEFAULT_MIGRATION_TABLE, Migrator, sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import { TlsmeshError } from '../errors.js';
 import { nextChainFields, type AuditChainAnchor, type AuditChainRow } from './audit-chain.js';
-import { backendErrorCode, isUniqueViolation, type StoreBackend } from './backend.js';
+import { backendErrorCode, DEADLOCK_DETECTED, isUniqueViolation, type StoreBackend } from './backend.js';
 import { AUDIT_CHAIN_LOCK_KEY, createMigrationProvider } from './migrations.js';
 import { PostgresGroupCommit, type GroupItemWork } from './postgres-group-commit.js';
 import type { SqliteGroupCommit, SyncExecutor } from './sqlite-group-commit.js';
@@ -315,7 +315,7 @@ export class KyselyStore implements Store {
    */
   revokeCertificate(serial: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord | null> {
     return this.#run('revokeCertificate', (db) =>
-      db.transaction().execute(async (trx) => {
+      retriedOnDeadlock(() => db.transaction().execute(async (trx) => {
         const revoked = await trx
           .updateTable('certificates')
           .set({ status: 'revoked', revoked_at: toEpochMs(at), revocation_reason: reason })
@@ -327,7 +327,7 @@ export class KyselyStore implements Store {
         if (row === undefined) return null;
         await this.#appendAuditRow(trx, audit);
         return fromCertificateRow(row);
-      }),
+      })),
     );
   }
 
@@ -338,7 +338,7 @@ export class KyselyStore implements Store {
    */
   revokeIdentity(spiffeId: string, at: Date, reason: string, audit: AuditEntry): Promise<CertificateRecord[]> {
     return this.#run('revokeIdentity', (db) =>
-      db.transaction().execute(async (trx) => {
+      retriedOnDeadlock(() => db.transaction().execute(async (trx) => {
         const revokeCurrent = () =>
           trx
             .updateTable('certificates')
@@ -355,7 +355,7 @@ export class KyselyStore implements Store {
         if (rows.length > 0) await bumpRevocationEpoch(trx);
         await this.#appendAuditRow(trx, audit);
         return rows.map(fromCertificateRow).sort(newestFirst);
-      }),
+      })),
     );
   }
 
@@ -567,6 +567,26 @@ export class KyselyStore implements Store {
       const coded = error instanceof TlsmeshError ? error : storeError(operation, error);
       for (const listener of this.#errorListeners) listener(operation, coded);
       throw coded;
+    }
+  }
+}
+
+/** Times a revocation chosen as a deadlock victim runs again before its error is returned. */
+const REVOCATION_DEADLOCK_RETRIES = 3;
+
+/**
+ * Runs a whole transaction again when PostgreSQL picked it as a deadlock victim (40P01). A
+ * revocation's row locks can form a cycle with an issuance batch that renews the same identity
+ * (the batch holds certificate rows and waits for the audit chain lock the revocation holds, or
+ * the reverse); the victim's transaction was rolled back entirely, so running it again is safe,
+ * and a revocation must not fail for losing a race (docs/high-availability.md).
+ */
+async function retriedOnDeadlock<T>(transaction: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await transaction();
+    } catch (error) {
+      if (backendErrorCode(error) !== DEADLOCK_DETECTED || attempt >= REVOCATION_DEADLOCK_RETRIES) throw error;
     }
   }
 }

@@ -20,7 +20,7 @@
  * until its BEGIN completed; work queued meanwhile goes in the next batch.
  */
 import { sql, type Kysely } from 'kysely';
-import { backendErrorCode } from './backend.js';
+import { backendErrorCode, DEADLOCK_DETECTED } from './backend.js';
 import type { StoreSchema } from './schema.js';
 import type { AuditEntry } from './types.js';
 
@@ -52,7 +52,6 @@ type Outcome = { kind: 'ok'; value: unknown } | { kind: 'failed'; error: unknown
 const MAX_BATCH = 256;
 /** A deadlock victim is put back this many times, then fails with the deadlock error. */
 const MAX_DEADLOCK_RETRIES = 3;
-const DEADLOCK_DETECTED = '40P01';
 
 export class PostgresGroupCommit {
   readonly #db: Db;

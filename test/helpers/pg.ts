@@ -133,3 +133,20 @@ function redact(url: string): string {
     return '(unparsable TLSMESH_TEST_PG_URL)';
   }
 }
+
+/**
+ * Resolves once some session of `client`'s database waits on a lock (polled every 20 ms, at most
+ * 20 s): the moment a test has its statement blocked where it wants it. Throws `failure` when
+ * no session ever waits.
+ */
+export async function untilASessionWaitsOnALock(client: pg.Client, failure: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { rows } = await client.query<{ waiting: string }>(
+      "SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    if (Number(rows[0]!.waiting) > 0) return;
+    if (Date.now() > deadline) throw new Error(failure);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { openPostgresStore, openStore, type Store } from '../../src/store/index.js';
-import { createTestDatabase, requirePgInSuite } from '../helpers/pg.js';
+import { createTestDatabase, requirePgInSuite, untilASessionWaitsOnALock } from '../helpers/pg.js';
 import { T0, audit, caKey, certificate, token } from './records.js';
 
 /** Two stores on one fresh database, not yet migrated. */
@@ -57,15 +57,7 @@ describe('PostgreSQL store under concurrency', async () => {
 
     const revoking = store.revokeIdentity(identity, new Date(), 'keyCompromise', audit({ action: 'revoke' }));
     // Commit only once PostgreSQL shows revokeIdentity blocked on the renewal's row lock.
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const { rows } = await renewal.query<{ waiting: string }>(
-        "SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-      );
-      if (Number(rows[0]!.waiting) > 0) break;
-      if (Date.now() > deadline) throw new Error('revokeIdentity never waited for the renewal lock');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await untilASessionWaitsOnALock(renewal, 'revokeIdentity never waited for the renewal lock');
     await renewal.query('COMMIT');
     const revoked = await revoking;
     expect(revoked.map((record) => record.serial).sort()).toEqual([previous.serial, renewed.serial].sort());

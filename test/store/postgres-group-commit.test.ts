@@ -6,8 +6,8 @@
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { openPostgresStore, verifyStoredAuditChain, type Store } from '../../src/store/index.js';
-import { createTestDatabase, requirePgInSuite } from '../helpers/pg.js';
-import { audit, caKey, certificate, token } from './records.js';
+import { createTestDatabase, requirePgInSuite, untilASessionWaitsOnALock } from '../helpers/pg.js';
+import { at, audit, caKey, certificate, HOUR, token } from './records.js';
 
 const POISON = 'spiffe://example.org/poison';
 
@@ -127,6 +127,36 @@ describe('PostgreSQL group commit', async () => {
     expect(report.head?.seq).toBe(before!.seq + 1);
   });
 
+  it('a revocation chosen as a deadlock victim runs again and revokes, instead of failing with ERR_STORE', async () => {
+    const { store, url } = await freshStore();
+    const spiffeId = 'spiffe://example.org/deadlocked';
+    const [older, newer] = [certificate({ spiffeId }), certificate({ spiffeId })];
+    await store.insertCertificate(older, audit());
+    await store.insertCertificate(newer, audit());
+    // Another session, in the place of an issuance batch renewing this identity, holds the audit
+    // chain lock; it checks for deadlocks far later than the store's sessions do.
+    const other = await sqlClient(url);
+    await other.query("SET deadlock_timeout = '60s'");
+    await other.query('BEGIN');
+    await other.query("SELECT value FROM meta WHERE key = 'audit_chain' FOR UPDATE");
+
+    // The revocation locks both certificate rows, then waits for the chain lock.
+    const revoking = store.revokeIdentity(spiffeId, at(HOUR), 'keyCompromise', audit({ action: 'revoke', subject: spiffeId }));
+    await untilASessionWaitsOnALock(other, 'the revocation never waited for the chain lock');
+    // Now the other session waits for a row the revocation holds: a cycle; PostgreSQL aborts the
+    // revocation's transaction (its deadlock_timeout comes first), which lets this one through.
+    const updated = await other.query('UPDATE certificates SET status = status WHERE serial = $1 RETURNING status', [older.serial]);
+    // Granted only once the revocation's first attempt was rolled back: the row is still valid.
+    expect(updated.rows).toEqual([{ status: 'valid' }]);
+    await other.query('COMMIT');
+
+    const revoked = await revoking;
+    expect(revoked.map((record) => record.serial).sort()).toEqual([older.serial, newer.serial].sort());
+    expect(revoked.every((record) => record.status === 'revoked')).toBe(true);
+    expect(await store.listAudit({ action: 'revoke' })).toHaveLength(1);
+    expect((await verifyStoredAuditChain(store)).ok).toBe(true);
+  }, 30_000);
+
   it('an item chosen as a deadlock victim is retried in the next batch, not failed', async () => {
     const { store, url } = await freshStore();
     await store.createToken(token({ jti: 'first' }), audit());
@@ -143,15 +173,7 @@ describe('PostgreSQL group commit', async () => {
       store.redeemTokenAndInsertCertificate('first', new Date(), certificate(), audit({ action: 'enroll' })),
       store.redeemTokenAndInsertCertificate('second', new Date(), certificate(), audit({ action: 'enroll' })),
     ]);
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const { rows } = await other.query<{ waiting: string }>(
-        "SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-      );
-      if (Number(rows[0]!.waiting) > 0) break;
-      if (Date.now() > deadline) throw new Error('the batch never waited for the second token');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await untilASessionWaitsOnALock(other, 'the batch never waited for the second token');
     // Now the other session waits for 'first', which the batch holds: a cycle.
     const otherWaits = other.query("SELECT jti FROM tokens WHERE jti = 'first' FOR UPDATE");
     await otherWaits; // granted once the batch (with 'first', without 'second') has committed
