@@ -75,6 +75,8 @@ export function dashboardRoutes(options: DashboardRouteOptions) {
   const csrf = new CsrfTokens();
   const horizon = (): Horizon => ({ now: authority.clock(), leafMs: authority.lifetimes.leafSeconds * 1000 });
   const anonymous = (request: FastifyRequest): Caller => ({ spiffeId: null, peer: peerAddress(request) });
+  /** Who each request turned out to be, so a refusal raised later (a bad parameter) names them. */
+  const viewers = new WeakMap<FastifyRequest, Viewer>();
 
   /**
    * Who is asking. A presented client certificate decides alone (verified, known, unrevoked,
@@ -82,6 +84,12 @@ export function dashboardRoutes(options: DashboardRouteOptions) {
    * Every refusal is audited under `action`.
    */
   async function viewerOf(request: FastifyRequest, action: string): Promise<Viewer> {
+    const viewer = await identify(request, action);
+    viewers.set(request, viewer);
+    return viewer;
+  }
+
+  async function identify(request: FastifyRequest, action: string): Promise<Viewer> {
     const peer = peerAddress(request);
     const subject = pathOf(request);
     const socket = request.raw.socket as Partial<TLSSocket>;
@@ -153,7 +161,8 @@ export function dashboardRoutes(options: DashboardRouteOptions) {
       const coded = isTlsmeshError(error) ? error : frameworkError(error);
       if (coded.status >= 500) request.log.error({ err: error, code: coded.code }, 'dashboard request failed');
       if (!wasAudited(coded)) {
-        await authority.auditRefusal('ui.request', anonymous(request), coded, pathOf(request)).catch((auditError: unknown) => {
+        const viewer = viewers.get(request);
+        await authority.auditRefusal('ui.request', viewer === undefined ? anonymous(request) : callerOf(viewer), coded, pathOf(request)).catch((auditError: unknown) => {
           request.log.error({ err: auditError }, 'could not write the audit entry for a dashboard refusal');
         });
       }

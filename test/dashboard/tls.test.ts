@@ -104,6 +104,15 @@ describe('the admin client certificate', () => {
   });
 });
 
+describe('refusals after the viewer is known', () => {
+  it('a bad parameter from the admin is 400 ERR_BAD_REQUEST, audited under the admin SPIFFE ID, not as an anonymous peer', async () => {
+    const response = await httpsPage(ca, '/ui/certs?status=bogus', admin);
+    expect(response.status).toBe(400);
+    expect(response.headers['x-tlsmesh-error']).toBe('ERR_BAD_REQUEST');
+    expect(await lastAudit('ui.request')).toMatchObject({ outcome: 'refused', code: 'ERR_BAD_REQUEST', actor: ca.running.authority.adminId, subject: '/ui/certs' });
+  });
+});
+
 describe('other certificates', () => {
   it('a workload certificate is 403 ERR_FORBIDDEN, audited under its SPIFFE ID', async () => {
     const response = await httpsPage(ca, '/ui/', { certPem: workloads.api.certPem, keyPem: workloads.api.keyPem });
