@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Authority } from '../../src/ca/authority.js';
 import { LeafIssuer, randomSerial } from '../../src/pki/index.js';
 import { csrFor, startTestCa, TRUST_DOMAIN, type TestCa } from '../helpers/ca.js';
+import { runWithFiles } from '../helpers/openssl.js';
 
 describe('serial collisions', () => {
   let ca: TestCa;
@@ -91,6 +92,18 @@ describe('where issuance cryptography runs', () => {
     const issued = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     expect(issued).toHaveLength(6);
     expect(issued.every(verifies)).toBe(true);
+    // A second implementation on leaves signed on the pool: openssl's strict chain check.
+    for (const certificate of issued.slice(0, 2)) {
+      const [leafPem, intermediatePem] = certificate.certificatePem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)!;
+      for (const purpose of ['sslclient', 'sslserver']) {
+        const result = runWithFiles('openssl', () => ['verify', '-x509_strict', '-purpose', purpose, '-CAfile', 'bundle.pem', '-untrusted', 'int.pem', 'leaf.pem'], {
+          'bundle.pem': certificate.bundlePem,
+          'int.pem': `${intermediatePem}\n`,
+          'leaf.pem': `${leafPem}\n`,
+        });
+        expect(result.output).toContain('leaf.pem: OK');
+      }
+    }
     expect(onPool.mock.calls.length).toBeGreaterThan(0);
     expect(onPool.mock.calls.length + inPlace.mock.calls.length).toBe(6);
     expect(results[6]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_CSR_SIGNATURE' } });
