@@ -21,12 +21,7 @@ import {
   type AuditChainReport,
 } from '../store/index.js';
 import { examples, printJson } from './output.js';
-import { withStore } from './rotate.js';
-
-interface StoreFlags {
-  dataDir?: string;
-  store?: string;
-}
+import { storeOptions, withStore, type StoreFlags } from './store-access.js';
 
 interface VerifyFlags extends StoreFlags {
   expectHead?: string[];
@@ -41,11 +36,6 @@ interface ExportFlags extends StoreFlags {
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-const storeOptions = (command: Command): Command =>
-  command
-    .option('--data-dir <dir>', 'the CA data directory (default ./tlsmesh-ca)')
-    .option('--store <url>', 'override the configured store (e.g. postgres://…)');
 
 export function registerAuditLogCommands(ca: Command): void {
   const auditLog = ca

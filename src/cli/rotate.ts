@@ -5,59 +5,14 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { readCaFile, readPassphrase, resolveCaConfig } from '../ca/config.js';
+import { readPassphrase } from '../ca/config.js';
 import { updateDataDirTrust } from '../ca/data-dir.js';
-import { TlsmeshError } from '../errors.js';
 import { activateRotation, prepareRotation, retireRotation, rotationStatus } from '../ca/rotation.js';
 import { ensurePrivateDir, writeFileAtomic } from '../fsutil/write-private.js';
 import { toPem } from '../pki/index.js';
-import { openStore, type Store } from '../store/index.js';
-import { dataDirOf, readText } from './context.js';
+import { readText } from './context.js';
 import { examples, printJson } from './output.js';
-
-interface StoreFlags {
-  dataDir?: string;
-  store?: string;
-}
-
-/**
- * Opens the store the data directory configures, runs `body`, closes it. It is migrated first,
- * unless `readOnly`: then it is opened read-only, and a store whose schema is behind or ahead of
- * this version is refused, never changed (the audit-log commands check evidence, which must not
- * be rewritten by the check).
- */
-export async function withStore<T>(flags: StoreFlags, body: (store: Store, dataDir: string) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
-  const dataDir = dataDirOf(flags);
-  const config = resolveCaConfig(dataDir, await readCaFile(dataDir), { store: flags.store });
-  const store = await openStore(config.store, { readOnly: options.readOnly === true });
-  try {
-    if (options.readOnly) await refuseOtherSchema(store);
-    else await store.migrate();
-    return await body(store, dataDir);
-  } finally {
-    await store.close();
-  }
-}
-
-/** A store read as it is must have exactly this version's schema: older or newer is refused. */
-async function refuseOtherSchema(store: Store): Promise<void> {
-  const { pending, unknown } = await store.migrationStatus();
-  const hint = 'this command reads the store as it is and never upgrades it: run it with the tlsmesh version that wrote the store';
-  if (unknown.length > 0) {
-    throw new TlsmeshError('ERR_STORE', `the store was upgraded by a newer tlsmesh (migrations ${unknown.join(', ')} are unknown to this one); ${hint}`);
-  }
-  if (pending.length > 0) {
-    throw new TlsmeshError(
-      'ERR_STORE',
-      `the store's schema is ${pending.length} migration(s) behind this tlsmesh (${pending.join(', ')}); ${hint}, or on a copy that \`tlsmesh ca serve\` has upgraded`,
-    );
-  }
-}
-
-const storeOptions = (command: Command): Command =>
-  command
-    .option('--data-dir <dir>', 'the CA data directory (default ./tlsmesh-ca)')
-    .option('--store <url>', 'override the configured store (e.g. postgres://…)');
+import { storeOptions, withStore, type StoreFlags } from './store-access.js';
 
 export function registerRotateCommands(ca: Command): void {
   const rotate = ca
